@@ -1,0 +1,152 @@
+// Package redistest starts real redis-server processes for tests: on a free
+// loopback port, in a temporary directory, stoppable and restartable on the
+// same port so tests can simulate an outage. Real Redis, not miniredis: the
+// exporter uses XADD MAXLEN ~, which miniredis rejects.
+//
+// It is a normal (non-_test) package so the exporter, comfyctl and the
+// end-to-end tests share one implementation.
+package redistest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Server is one redis-server process.
+type Server struct {
+	Port int
+	Dir  string
+	args []string
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	tb   testing.TB
+}
+
+// Option adds redis-server arguments.
+type Option func(*[]string)
+
+// WithArgs passes raw redis-server arguments, e.g. "--requirepass", "s3cret".
+func WithArgs(a ...string) Option { return func(args *[]string) { *args = append(*args, a...) } }
+
+// WithPassword sets requirepass (the default user's password).
+func WithPassword(pw string) Option { return WithArgs("--requirepass", pw) }
+
+// FreePort returns a TCP port that was free on 127.0.0.1 a moment ago.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Available reports whether redis-server is installed; tests call
+// RequireServer, which fails (not skips) when it is missing: CI installs it.
+func Available() bool { _, err := exec.LookPath("redis-server"); return err == nil }
+
+// Start launches redis-server on a free port and stops it when the test ends.
+func Start(tb testing.TB, opts ...Option) *Server {
+	tb.Helper()
+	if !Available() {
+		tb.Fatal("redis-server not found on PATH (apt-get install redis-server)")
+	}
+	s := &Server{Port: FreePort(tb), Dir: tb.TempDir(), tb: tb}
+	for _, o := range opts {
+		o(&s.args)
+	}
+	if err := s.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// Addr is host:port.
+func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
+
+// URL is redis://127.0.0.1:port.
+func (s *Server) URL() string { return "redis://" + s.Addr() }
+
+// Start (re)starts the process on the same port and waits until it accepts
+// connections. Data is not persisted across restarts unless the caller asked
+// for it with WithArgs("--appendonly", "yes").
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		return nil
+	}
+	args := []string{
+		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
+		"--dir", s.Dir, "--save", "", "--appendonly", "no",
+		"--daemonize", "no", "--protected-mode", "no", "--logfile", filepath.Join(s.Dir, "redis.log"),
+	}
+	args = append(args, s.args...)
+	cmd := exec.Command("redis-server", args...)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start redis-server: %w", err)
+	}
+	s.cmd = cmd
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", s.Addr(), 100*time.Millisecond); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
+	return fmt.Errorf("redis-server on %s did not come up: %s", s.Addr(), log)
+}
+
+// Stop kills the process (SIGKILL: an outage, not a graceful shutdown) and
+// waits until the port is closed.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// Cmd runs redis-cli against the server and returns its trimmed output;
+// handy for asserting with the same tool an operator would use.
+func (s *Server) Cmd(ctx context.Context, extra []string, args ...string) (string, error) {
+	a := append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port)}, extra...)
+	a = append(a, args...)
+	out, err := exec.CommandContext(ctx, "redis-cli", a...).CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+// LogTail returns the last lines of the server log, for failure messages.
+func (s *Server) LogTail() string {
+	f, err := os.Open(filepath.Join(s.Dir, "redis.log"))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > 20 {
+			lines = lines[1:]
+		}
+	}
+	return strings.Join(lines, "\n")
+}
