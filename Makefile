@@ -11,7 +11,7 @@ COMFYCTL  := $(BIN)/comfyctl
 
 # Every Go module of ours; `make test` runs each one's tests.
 COMPONENTS := processor/comfypatternprocessor exporter/redisrouterexporter
-MODULES    := $(COMPONENTS) cmd/comfyctl tests/e2e
+MODULES    := $(COMPONENTS) confmap/provider/strictenvprovider cmd/comfyctl tests/e2e
 
 export OTELCOL_COMFY_BIN := $(COLLECTOR)
 export COMFYCTL_BIN      := $(COMFYCTL)

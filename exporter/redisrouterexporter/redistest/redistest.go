@@ -30,6 +30,8 @@ type Server struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	tb   testing.TB
+	// TLS is set for servers from StartTLS: Port then is the TLS port.
+	TLS *TLSFiles
 }
 
 // Option adds redis-server arguments.
@@ -59,10 +61,22 @@ func Available() bool { _, err := exec.LookPath("redis-server"); return err == n
 // Start launches redis-server on a free port and stops it when the test ends.
 func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
+	return startOnPort(tb, FreePort(tb), opts...)
+}
+
+// StartOnPort is Start on a given port: a test can point a client at a port
+// first and bring Redis up there later (Redis down at start).
+func StartOnPort(tb testing.TB, port int, opts ...Option) *Server {
+	tb.Helper()
+	return startOnPort(tb, port, opts...)
+}
+
+func startOnPort(tb testing.TB, port int, opts ...Option) *Server {
+	tb.Helper()
 	if !Available() {
 		tb.Fatal("redis-server not found on PATH (apt-get install redis-server)")
 	}
-	s := &Server{Port: FreePort(tb), Dir: tb.TempDir(), tb: tb}
+	s := &Server{Port: port, Dir: tb.TempDir(), tb: tb}
 	for _, o := range opts {
 		o(&s.args)
 	}
@@ -76,8 +90,23 @@ func Start(tb testing.TB, opts ...Option) *Server {
 // Addr is host:port.
 func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
 
-// URL is redis://127.0.0.1:port.
-func (s *Server) URL() string { return "redis://" + s.Addr() }
+// URL is redis://127.0.0.1:port (rediss:// for a server from StartTLS).
+func (s *Server) URL() string {
+	if s.TLS != nil {
+		return "rediss://" + s.Addr()
+	}
+	return "redis://" + s.Addr()
+}
+
+// WithACLUser adds an ACL user with a password. Without rules the user may
+// run every command on every key and channel (~* &* +@all); pass rules to
+// restrict it, e.g. "~job:*", "&machine:*", "+xadd", "+publish", "+ping".
+func WithACLUser(name, password string, rules ...string) Option {
+	if len(rules) == 0 {
+		rules = []string{"~*", "&*", "+@all"}
+	}
+	return WithArgs(append([]string{"--user", name, "on", ">" + password}, rules...)...)
+}
 
 // Start (re)starts the process on the same port and waits until it accepts
 // connections. Data is not persisted across restarts unless the caller asked
@@ -127,7 +156,11 @@ func (s *Server) Stop() {
 // Cmd runs redis-cli against the server and returns its trimmed output;
 // handy for asserting with the same tool an operator would use.
 func (s *Server) Cmd(ctx context.Context, extra []string, args ...string) (string, error) {
-	a := append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port)}, extra...)
+	a := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port)}
+	if s.TLS != nil {
+		a = append(a, "--tls", "--cacert", s.TLS.CAFile)
+	}
+	a = append(a, extra...)
 	a = append(a, args...)
 	out, err := exec.CommandContext(ctx, "redis-cli", a...).CombinedOutput()
 	return strings.TrimSpace(string(out)), err

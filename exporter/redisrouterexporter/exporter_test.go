@@ -1,0 +1,453 @@
+package redisrouterexporter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/comfy-sidecar/otelcol-comfy/exporter/redisrouterexporter/payload"
+	"github.com/comfy-sidecar/otelcol-comfy/exporter/redisrouterexporter/redistest"
+)
+
+const traceback = "Traceback (most recent call last):\n" +
+	"  File \"/app/ComfyUI/execution.py\", line 323, in execute\n" +
+	"    output_data = get_output_data(obj, input_data_all)\n" +
+	"torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
+
+func subscribe(t *testing.T, c redis.UniversalClient, channel string) *redis.PubSub {
+	t.Helper()
+	ps := c.Subscribe(context.Background(), channel)
+	_, err := ps.Receive(context.Background()) // subscription confirmed
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ps.Close() })
+	return ps
+}
+
+func receive(t *testing.T, ps *redis.PubSub) *redis.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	msg, err := ps.ReceiveMessage(ctx)
+	require.NoError(t, err)
+	return msg
+}
+
+func TestProgressPayloadCompat(t *testing.T) {
+	srv := redistest.Start(t)
+	c := client(t, srv)
+	e := newDirect(t, testConfig(srv))
+	ps := subscribe(t, c, "machine:gpu-box-1:progress")
+
+	r := progress("gpu-box-1", "job-42", 12, 20)
+	r.body = "\x1b[32m 60%|██████    | 12/20 [00:03<00:02,  3.90it/s]\x1b[0m"
+	r.attrs["comfy.progress.percent"] = 60.0
+	r.attrs["comfy.progress.rate"] = 3.9
+	r.attrs["comfy.progress.rate_unit"] = "it/s"
+	r.attrs["comfy.progress.remaining_seconds"] = 2.0
+	r.attrs["comfy.instance"] = "gpu0"
+	require.NoError(t, e.pushLogs(context.Background(), makeLogs(r)))
+
+	msg := receive(t, ps)
+	// The compatibility contract, read as an untyped consumer would.
+	var raw map[string]any
+	require.NoError(t, json.Unmarshal([]byte(msg.Payload), &raw))
+	for _, k := range []string{"timestamp", "machine_id", "message", "progress"} {
+		assert.Contains(t, raw, k)
+	}
+	prog := raw["progress"].(map[string]any)
+	assert.Equal(t, 12.0, prog["current"])
+	assert.Equal(t, 20.0, prog["total"])
+	assert.Equal(t, "sampling step", prog["message"])
+
+	p, err := payload.DecodeProgress([]byte(msg.Payload))
+	require.NoError(t, err)
+	assert.Equal(t, "gpu-box-1", p.MachineID)
+	assert.Equal(t, "job-42", p.JobID)
+	assert.Equal(t, "gpu0", p.Instance)
+	assert.Equal(t, "comfyui", p.ServiceName)
+	assert.NotContains(t, p.Message, "\x1b", "ANSI is stripped")
+	assert.Contains(t, p.Message, "12/20")
+	assert.Equal(t, 60.0, *p.Progress.Percent)
+	assert.Equal(t, 3.9, *p.Progress.Rate)
+	assert.Equal(t, "it/s", p.Progress.RateUnit)
+	assert.Equal(t, 2.0, *p.Progress.RemainingSeconds)
+	assert.Equal(t, "sampling", p.Progress.Kind)
+	assert.False(t, p.Final)
+	_, err = time.Parse(payload.TimestampLayout, p.Timestamp)
+	assert.NoError(t, err)
+	assert.NotZero(t, p.TimestampMs)
+	assert.Equal(t, int64(1), e.counter(t, "published"))
+}
+
+func TestProgressLifecycleWithoutNumbers(t *testing.T) {
+	srv := redistest.Start(t)
+	c := client(t, srv)
+	e := newDirect(t, testConfig(srv))
+	ps := subscribe(t, c, "machine:m1:progress")
+	r := rec{class: "progress", body: "got prompt", machine: "m1", attrs: map[string]any{
+		"comfy.progress.kind": "lifecycle", "comfy.progress.event": "prompt_started", "comfy.message": "got prompt"}}
+	require.NoError(t, e.pushLogs(context.Background(), makeLogs(r)))
+	var raw map[string]any
+	require.NoError(t, json.Unmarshal([]byte(receive(t, ps).Payload), &raw))
+	prog := raw["progress"].(map[string]any)
+	assert.Equal(t, "got prompt", prog["message"], "progress.message is always present")
+	assert.NotContains(t, prog, "current")
+	assert.Equal(t, "prompt_started", prog["event"])
+	assert.Equal(t, true, raw["final"])
+}
+
+func TestFailureFieldsCompat(t *testing.T) {
+	srv := redistest.Start(t)
+	c := client(t, srv)
+	e := newDirect(t, testConfig(srv))
+
+	r := failure("m1", "job-7", "\x1b[31m"+strings.ReplaceAll(traceback, "\n", "\r\n")+"\x1b[0m")
+	r.attrs["exception.type"] = "torch.OutOfMemoryError"
+	r.attrs["exception.message"] = "CUDA out of memory. Tried to allocate 2.00 GiB"
+	r.attrs["comfy.instance"] = "gpu1"
+	ld := makeLogs(r)
+	lr := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+	lr.SetSeverityText("ERROR")
+	lr.SetTraceID(pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
+	lr.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, 8})
+	require.NoError(t, e.pushLogs(context.Background(), ld))
+
+	entries, err := c.XRange(context.Background(), "job:events:job-7", "-", "+").Result()
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	v := entries[0].Values
+	// Contract fields, as the job worker reads them.
+	assert.Equal(t, "log", v["event_type"])
+	assert.Equal(t, "ERROR", v["level"])
+	assert.Equal(t, "m1", v["machine_id"])
+	assert.Equal(t, "job-7", v["job_id"])
+	assert.Equal(t, traceback, v["message"], "whole traceback, ANSI and CR removed")
+	_, err = time.Parse(payload.TimestampLayout, v["timestamp"].(string))
+	assert.NoError(t, err)
+
+	f := payload.FailureFromFields(v)
+	assert.Equal(t, "exception", f.Kind)
+	assert.Equal(t, "torch.OutOfMemoryError", f.ExceptionType)
+	assert.Equal(t, "CUDA out of memory. Tried to allocate 2.00 GiB", f.ExceptionMessage)
+	assert.Equal(t, "ERROR", f.Severity)
+	assert.Equal(t, "comfyui", f.ServiceName)
+	assert.Equal(t, "gpu1", f.Instance)
+	assert.Equal(t, "0102030405060708090a0b0c0d0e0f10", f.TraceID)
+	assert.Equal(t, "0102030405060708", f.SpanID)
+	assert.Equal(t, "traceback", f.Rule)
+	assert.Regexp(t, `^[0-9a-f]{32}$`, f.EventID)
+
+	// The same record delivered again (a retry) carries the same event_id;
+	// a different record does not.
+	require.NoError(t, e.pushLogs(context.Background(), ld))
+	other := makeLogs(failure("m1", "job-7", "another error"))
+	require.NoError(t, e.pushLogs(context.Background(), other))
+	entries, err = c.XRange(context.Background(), "job:events:job-7", "-", "+").Result()
+	require.NoError(t, err)
+	require.Len(t, entries, 3)
+	assert.Equal(t, f.EventID, entries[1].Values["event_id"])
+	assert.NotEqual(t, f.EventID, entries[2].Values["event_id"])
+	assert.Equal(t, int64(3), e.counter(t, "streamed"))
+}
+
+func TestEventIDUsesFilePosition(t *testing.T) {
+	// The same line read twice from the same file position (a re-read after a
+	// restart: new observed time) gets the same id; another position differs.
+	mk := func(offset int, observed time.Time) string {
+		ld := makeLogs(rec{class: "failure", body: "boom", machine: "m", observedAt: observed,
+			attrs: map[string]any{"log.file.name": "comfyui_gpu0.log", "log.file.record_offset": offset}})
+		rl := ld.ResourceLogs().At(0)
+		return eventID(rl.ScopeLogs().At(0).LogRecords().At(0), rl.ScopeLogs().At(0).Scope().Attributes(), rl.Resource().Attributes())
+	}
+	now := time.Now()
+	assert.Equal(t, mk(100, now), mk(100, now.Add(time.Hour)))
+	assert.NotEqual(t, mk(100, now), mk(200, now))
+}
+
+func TestZeroSubscribersIsSuccess(t *testing.T) {
+	srv := redistest.Start(t)
+	e := newDirect(t, testConfig(srv))
+	require.NoError(t, e.pushLogs(context.Background(), makeLogs(progress("m1", "j", 1, 10), progress("m1", "j", 2, 10))))
+	assert.Equal(t, int64(2), e.counter(t, "published"))
+	assert.Equal(t, int64(0), e.counter(t, "failed"))
+}
+
+var safeKey = regexp.MustCompile(`^(job:events:|machine:)[A-Za-z0-9._-]{1,64}(:failures|:progress)?$`)
+
+func TestHostileAttributeValuesStayInsideKey(t *testing.T) {
+	srv := redistest.Start(t)
+	c := client(t, srv)
+	e := newDirect(t, testConfig(srv))
+
+	long1 := strings.Repeat("a", 10*1024)
+	long2 := strings.Repeat("a", 10*1024-1) + "b"
+	hostile := []string{
+		"job with spaces", "job*", "job?[x]", "job\nnewline\r\n", "job:events:other", "{hashtag}job",
+		"\x00\x01\x7f", "bad\xff\xfeutf8", "ünïcödé", long1, long2, "../../etc", "*",
+	}
+	var recs []rec
+	for _, h := range hostile {
+		recs = append(recs, failure("machine "+h, h, "boom "+h))
+	}
+	require.NoError(t, e.pushLogs(context.Background(), makeLogs(recs...)))
+
+	keys, err := c.Keys(context.Background(), "*").Result()
+	require.NoError(t, err)
+	require.Len(t, keys, len(hostile), "each distinct id gets its own stream: %q", keys)
+	for _, k := range keys {
+		assert.Regexp(t, safeKey, k)
+		assert.LessOrEqual(t, len(k), len("job:events:")+64)
+	}
+	// The raw value is kept, unmangled, in the entry itself.
+	for _, h := range []string{"job with spaces", long1} {
+		key := "job:events:" + sanitizeKeyPart(h, 64)
+		entries, err := c.XRange(context.Background(), key, "-", "+").Result()
+		require.NoError(t, err)
+		require.Len(t, entries, 1)
+		assert.Equal(t, h, entries[0].Values["job_id"])
+	}
+	// Progress channels too.
+	ps := subscribe(t, c, "machine:m_1_:progress")
+	require.NoError(t, e.pushLogs(context.Background(), makeLogs(progress("m*1?", "j", 1, 2))))
+	assert.Equal(t, "machine:m_1_:progress", receive(t, ps).Channel)
+}
+
+func TestFallbackStream(t *testing.T) {
+	srv := redistest.Start(t)
+	c := client(t, srv)
+	e := newDirect(t, testConfig(srv))
+	require.NoError(t, e.pushLogs(context.Background(), makeLogs(
+		failure("m1", "", "traceback without job"),
+		failure("", "", "no machine, no job"),
+		failure("m1", "  ", "blank job id"),
+	)))
+	n, err := c.XLen(context.Background(), "machine:m1:failures").Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), n)
+	entries, err := c.XRange(context.Background(), "machine:unknown:failures", "-", "+").Result()
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "a missing machine id falls back to default_machine_id, never dropped")
+	assert.Equal(t, "unknown", entries[0].Values["machine_id"])
+	assert.Equal(t, "", entries[0].Values["job_id"])
+	assert.Equal(t, int64(3), e.counter(t, "fallback"))
+	assert.Equal(t, int64(3), e.counter(t, "streamed"))
+}
+
+func TestJobIDAttributeOrder(t *testing.T) {
+	srv := redistest.Start(t)
+	c := client(t, srv)
+	e := newDirect(t, testConfig(srv))
+	// emerge.job_id on the resource; comfy.job_id on the scope; the scope
+	// wins (record, then scope, then resource).
+	ld := makeLogs(failure("m1", "", "x"))
+	ld.ResourceLogs().At(0).Resource().Attributes().PutStr("emerge.job_id", "from-resource")
+	ld.ResourceLogs().At(0).ScopeLogs().At(0).Scope().Attributes().PutStr("comfy.job_id", "from-scope")
+	require.NoError(t, e.pushLogs(context.Background(), ld))
+	n, _ := c.XLen(context.Background(), "job:events:from-scope").Result()
+	assert.Equal(t, int64(1), n)
+
+	// A configured custom attribute name.
+	cfg := testConfig(srv)
+	cfg.Attributes[PlaceholderJobID] = []string{"prompt_id"}
+	e2 := newDirect(t, cfg)
+	ld = makeLogs(rec{class: "failure", body: "y", machine: "m1", attrs: map[string]any{"prompt_id": 123}})
+	require.NoError(t, e2.pushLogs(context.Background(), ld))
+	n, _ = c.XLen(context.Background(), "job:events:123").Result()
+	assert.Equal(t, int64(1), n)
+}
+
+func TestMaxLenApproximateTrim(t *testing.T) {
+	srv := redistest.Start(t)
+	c := client(t, srv)
+	cfg := testConfig(srv)
+	cfg.Failures.MaxLen = 1000
+	e := newDirect(t, cfg)
+	for b := 0; b < 10; b++ {
+		recs := make([]rec, 500)
+		for i := range recs {
+			recs[i] = failure("m1", "trim", fmt.Sprintf("error %d-%d", b, i))
+		}
+		require.NoError(t, e.pushLogs(context.Background(), makeLogs(recs...)))
+	}
+	n, err := c.XLen(context.Background(), "job:events:trim").Result()
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, n, int64(1000), "MAXLEN ~ never trims below the limit")
+	assert.Less(t, n, int64(2000), "5000 entries were trimmed (approximately) to ~1000")
+}
+
+func TestTTLOnJobStreams(t *testing.T) {
+	srv := redistest.Start(t)
+	c := client(t, srv)
+	cfg := testConfig(srv)
+	cfg.Failures.TTL = time.Hour
+	e := newDirect(t, cfg)
+	require.NoError(t, e.pushLogs(context.Background(), makeLogs(failure("m1", "job-ttl", "x"), failure("m1", "", "y"))))
+	ttl, err := c.TTL(context.Background(), "job:events:job-ttl").Result()
+	require.NoError(t, err)
+	assert.Greater(t, ttl, 59*time.Minute)
+	assert.LessOrEqual(t, ttl, time.Hour)
+	ttl, err = c.TTL(context.Background(), "machine:m1:failures").Result()
+	require.NoError(t, err)
+	assert.Equal(t, time.Duration(-1), ttl, "the fallback stream does not expire")
+}
+
+func TestStaleProgressIsDropped(t *testing.T) {
+	srv := redistest.Start(t)
+	c := client(t, srv)
+	cfg := testConfig(srv)
+	cfg.Progress.MaxAge = 10 * time.Second
+	e := newDirect(t, cfg)
+	ps := subscribe(t, c, "machine:m1:progress")
+	old := progress("m1", "j", 1, 10)
+	old.observedAt = time.Now().Add(-time.Minute)
+	fresh := progress("m1", "j", 2, 10)
+	require.NoError(t, e.pushLogs(context.Background(), makeLogs(old, fresh)))
+	p, err := payload.DecodeProgress([]byte(receive(t, ps).Payload))
+	require.NoError(t, err)
+	assert.Equal(t, 2.0, *p.Progress.Current, "only the fresh state is published")
+	assert.Equal(t, int64(1), e.counter(t, "dropped", attribute.String("reason", "stale")))
+	assert.Equal(t, int64(1), e.counter(t, "published"))
+}
+
+func TestProgressThrottleLatestWinsFinalPasses(t *testing.T) {
+	srv := redistest.Start(t)
+	c := client(t, srv)
+	cfg := testConfig(srv)
+	cfg.Progress.Throttle = time.Hour
+	cfg.Progress.MaxAge = 0 // the test moves the clock by hours
+	e := newDirect(t, cfg)
+	now := time.Now()
+	e.now = func() time.Time { return now }
+	ps := subscribe(t, c, "machine:m1:progress")
+
+	// Batch 1: five states of one bar (latest wins), one of another job.
+	require.NoError(t, e.pushLogs(context.Background(), makeLogs(
+		progress("m1", "j1", 1, 10), progress("m1", "j1", 2, 10), progress("m1", "j2", 1, 10),
+		progress("m1", "j1", 3, 10), progress("m1", "j1", 4, 10),
+	)))
+	// Batch 2 within the interval: a non-final state is throttled, the final
+	// state and a lifecycle event pass.
+	lifecycle := rec{class: "progress", body: "Prompt executed in 3.2 seconds", machine: "m1", job: "j1",
+		attrs: map[string]any{"comfy.progress.kind": "lifecycle", "comfy.progress.event": "prompt_executed"}}
+	require.NoError(t, e.pushLogs(context.Background(), makeLogs(
+		progress("m1", "j1", 5, 10), progress("m1", "j1", 10, 10), lifecycle,
+	)))
+
+	var got []string
+	for i := 0; i < 4; i++ {
+		p, err := payload.DecodeProgress([]byte(receive(t, ps).Payload))
+		require.NoError(t, err)
+		if p.Progress.Current != nil {
+			got = append(got, fmt.Sprintf("%s:%g", p.JobID, *p.Progress.Current))
+		} else {
+			got = append(got, p.JobID+":"+p.Progress.Event)
+		}
+	}
+	assert.Equal(t, []string{"j2:1", "j1:4", "j1:10", "j1:prompt_executed"}, got)
+	assert.Equal(t, int64(4), e.counter(t, "dropped", attribute.String("reason", "throttled")))
+
+	// After the interval the next state passes again.
+	now = now.Add(2 * time.Hour)
+	require.NoError(t, e.pushLogs(context.Background(), makeLogs(progress("m1", "j1", 1, 5))))
+	p, err := payload.DecodeProgress([]byte(receive(t, ps).Payload))
+	require.NoError(t, err)
+	assert.Equal(t, 1.0, *p.Progress.Current)
+}
+
+func TestRoutes(t *testing.T) {
+	srv := redistest.Start(t)
+	c := client(t, srv)
+	cfg := testConfig(srv)
+	cfg.Routes = []string{RouteProgress}
+	e := newDirect(t, cfg)
+	require.NoError(t, e.pushLogs(context.Background(), makeLogs(
+		failure("m1", "j1", "boom"), rec{class: "other", body: "hello", machine: "m1"}, rec{body: "unclassified"},
+		progress("m1", "j1", 1, 2))))
+	keys, _ := c.Keys(context.Background(), "*").Result()
+	assert.Empty(t, keys, "the progress instance writes no stream")
+	assert.Equal(t, int64(3), e.counter(t, "dropped", attribute.String("reason", "no_route")))
+	assert.Equal(t, int64(1), e.counter(t, "published"))
+
+	// routes: [failure, other] writes both kinds to streams.
+	cfg = testConfig(srv)
+	cfg.Routes = []string{RouteFailure, RouteOther}
+	e2 := newDirect(t, cfg)
+	require.NoError(t, e2.pushLogs(context.Background(), makeLogs(
+		failure("m1", "j1", "boom"), rec{class: "other", body: "hello", machine: "m1", job: "j1"}, progress("m1", "j1", 1, 2))))
+	n, _ := c.XLen(context.Background(), "job:events:j1").Result()
+	assert.Equal(t, int64(2), n)
+}
+
+func TestRedisDownAtStart(t *testing.T) {
+	port := redistest.FreePort(t)
+	cfg := testConfig(nil)
+	cfg.Endpoint = fmt.Sprintf("127.0.0.1:%d", port)
+	e := newDirect(t, cfg) // start must succeed without Redis
+
+	ld := makeLogs(failure("m1", "j1", "boom"), progress("m1", "j1", 1, 2))
+	err := e.pushLogs(context.Background(), ld)
+	require.Error(t, err)
+	assert.True(t, isRetryable(err), "an outage is retryable: %v", err)
+	var le consumererror.Logs
+	require.True(t, errors.As(err, &le))
+	assert.Equal(t, 2, le.Data().LogRecordCount())
+
+	srv := redistest.StartOnPort(t, port)
+	require.NoError(t, e.pushLogs(context.Background(), le.Data()))
+	n, _ := client(t, srv).XLen(context.Background(), "job:events:j1").Result()
+	assert.Equal(t, int64(1), n)
+}
+
+func TestPartialFailureRetriesOnlyFailedRecords(t *testing.T) {
+	// The ACL user may only write job:events:ok*: the other XADD of the same
+	// pipeline fails (NOPERM). Only that record must come back for retry.
+	srv := redistest.Start(t, redistest.WithACLUser("writer", "pw", "~job:events:ok*", "&*", "+@all"))
+	cfg := testConfig(srv)
+	cfg.Username = "writer"
+	cfg.Password = "pw"
+	e := newDirect(t, cfg)
+	ld := makeLogs(failure("m1", "ok1", "a"), failure("m1", "denied", "b"), failure("m1", "ok2", "c"))
+	err := e.pushLogs(context.Background(), ld)
+	require.Error(t, err)
+	assert.True(t, isRetryable(err))
+	var le consumererror.Logs
+	require.True(t, errors.As(err, &le))
+	require.Equal(t, 1, le.Data().LogRecordCount())
+	assert.Equal(t, "b", le.Data().ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().Str())
+	assert.Equal(t, int64(1), e.counter(t, "failed"))
+	assert.Equal(t, int64(2), e.counter(t, "streamed"))
+
+	// Retrying the returned subset does not duplicate what landed.
+	_ = e.pushLogs(context.Background(), le.Data())
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr(), Username: "writer", Password: "pw", DisableIdentity: true})
+	defer admin.Close()
+	for _, k := range []string{"job:events:ok1", "job:events:ok2"} {
+		n, err := admin.XLen(context.Background(), k).Result()
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), n, k)
+	}
+}
+
+func TestPermanentRejectionIsDropped(t *testing.T) {
+	srv := redistest.Start(t)
+	c := client(t, srv)
+	require.NoError(t, c.Set(context.Background(), "job:events:wrongtype", "a string", 0).Err())
+	e := newDirect(t, testConfig(srv))
+	err := e.pushLogs(context.Background(), makeLogs(failure("m1", "wrongtype", "x"), failure("m1", "fine", "y")))
+	require.NoError(t, err, "WRONGTYPE cannot be fixed by retrying; the good record landed")
+	assert.Equal(t, int64(1), e.counter(t, "dropped", attribute.String("reason", "rejected")))
+	n, _ := c.XLen(context.Background(), "job:events:fine").Result()
+	assert.Equal(t, int64(1), n)
+}

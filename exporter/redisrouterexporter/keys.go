@@ -1,0 +1,133 @@
+package redisrouterexporter // import "github.com/comfy-sidecar/otelcol-comfy/exporter/redisrouterexporter"
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+)
+
+// keyTemplate is a parsed channel/stream name such as
+// "job:events:{job_id}": literal text (operator-controlled, used as is)
+// interleaved with placeholders (record-controlled, always sanitised).
+type keyTemplate struct {
+	raw   string
+	parts []templatePart
+}
+
+type templatePart struct {
+	literal     string
+	placeholder string // set for a placeholder part
+}
+
+func parseTemplate(s string) (*keyTemplate, error) {
+	if s == "" {
+		return nil, fmt.Errorf("empty template")
+	}
+	t := &keyTemplate{raw: s}
+	rest := s
+	for rest != "" {
+		open := strings.IndexByte(rest, '{')
+		closeIdx := strings.IndexByte(rest, '}')
+		if open < 0 {
+			if closeIdx >= 0 {
+				return nil, fmt.Errorf("unmatched '}' in template %q", s)
+			}
+			t.parts = append(t.parts, templatePart{literal: rest})
+			break
+		}
+		if closeIdx >= 0 && closeIdx < open {
+			return nil, fmt.Errorf("unmatched '}' in template %q", s)
+		}
+		if open > 0 {
+			t.parts = append(t.parts, templatePart{literal: rest[:open]})
+		}
+		end := strings.IndexByte(rest[open:], '}')
+		if end < 0 {
+			return nil, fmt.Errorf("unclosed '{' in template %q", s)
+		}
+		name := rest[open+1 : open+end]
+		if !validPlaceholderName(name) {
+			return nil, fmt.Errorf("invalid placeholder {%s} in template %q", name, s)
+		}
+		t.parts = append(t.parts, templatePart{placeholder: name})
+		rest = rest[open+end+1:]
+	}
+	return t, nil
+}
+
+func (t *keyTemplate) placeholders() []string {
+	var out []string
+	for _, p := range t.parts {
+		if p.placeholder != "" {
+			out = append(out, p.placeholder)
+		}
+	}
+	return out
+}
+
+func (t *keyTemplate) uses(ph string) bool {
+	for _, p := range t.parts {
+		if p.placeholder == ph {
+			return true
+		}
+	}
+	return false
+}
+
+// render fills the template; lookup returns the already sanitised value of a
+// placeholder, or "" when unknown.
+func (t *keyTemplate) render(lookup func(string) string) string {
+	var b strings.Builder
+	b.Grow(len(t.raw) + 32)
+	for _, p := range t.parts {
+		if p.placeholder == "" {
+			b.WriteString(p.literal)
+		} else {
+			b.WriteString(lookup(p.placeholder))
+		}
+	}
+	return b.String()
+}
+
+// hashSuffixLen is how many hex digits of SHA-256 distinguish truncated values.
+const hashSuffixLen = 12
+
+// sanitizeKeyPart makes a record-supplied value safe inside a Redis key or
+// channel name: only [A-Za-z0-9._-] survive; every other rune (':' which is
+// our separator, '{' '}' which would change the Cluster hash slot, glob
+// characters '*' '?' '[' ']' that would break SCAN/PSUBSCRIBE patterns,
+// spaces, control characters, newlines) and every byte of invalid UTF-8
+// becomes '_'. A value longer than maxLen is cut and suffixed with a hash of
+// the original so that distinct long ids stay distinct.
+func sanitizeKeyPart(v string, maxLen int) string {
+	clean := true
+	for i := 0; i < len(v); i++ {
+		if !keySafe(v[i]) {
+			clean = false
+			break
+		}
+	}
+	out := v
+	if !clean {
+		b := make([]byte, 0, len(v))
+		for _, r := range v { // invalid UTF-8 bytes come out as U+FFFD, one per byte
+			if r < 0x80 && keySafe(byte(r)) {
+				b = append(b, byte(r))
+			} else {
+				b = append(b, '_')
+			}
+		}
+		out = string(b)
+	}
+	if len(out) > maxLen {
+		sum := sha256.Sum256([]byte(v))
+		keep := maxLen - hashSuffixLen - 1
+		out = out[:keep] + "-" + hex.EncodeToString(sum[:])[:hashSuffixLen]
+	}
+	return out
+}
+
+func keySafe(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+}

@@ -1,0 +1,303 @@
+package classifier
+
+import (
+	"strings"
+	"sync"
+)
+
+// Cleaning turns a raw record into the text the rules see:
+//   - ANSI escape sequences are removed (colour codes must not break matching);
+//   - CRLF and bare CR: every physical line keeps only its last meaningful
+//     carriage-return state (tqdm redraws a bar with '\r'); see pickState;
+//   - a timestamp prefix ("[2024-06-17 13:15] ", "[2025-07-07 08:50:45.927] ",
+//     "2024-06-17 13:15:00,123 ") and a Python logging prefix ("ERROR:root:")
+//     are removed from the start of every line;
+//   - a timestamp glued into the middle of a line (two prints racing without a
+//     newline) starts a new line.
+//
+// The common case (one plain line, maybe a timestamp prefix) is a substring of
+// the input and costs no allocation. Otherwise the cleaned text is built in a
+// pooled buffer; the classifier copies out only what it returns.
+
+type scratch struct {
+	buf []byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{buf: make([]byte, 0, 1024)} }}
+
+// needsRebuild reports whether text needs more than prefix trimming.
+func needsRebuild(text string) bool {
+	for i := 0; i < len(text); i++ {
+		switch text[i] {
+		case '\x1b', '\r', '\n':
+			return true
+		case '[':
+			if i > 0 && timestampLen(text[i:]) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// clean returns the cleaned text. When it had to build the text, the result
+// aliases s.buf and is only valid until s is reused.
+func clean(text string, s *scratch) (cleaned string, built bool) {
+	if !needsRebuild(text) {
+		return trimLinePrefix(text), false
+	}
+	out := s.buf[:0]
+	rest := text
+	first := true
+	for {
+		line := rest
+		nl := strings.IndexByte(rest, '\n')
+		if nl >= 0 {
+			line = rest[:nl]
+		}
+		line = pickState(line)
+		// A glued timestamp in the middle of a line starts a new line.
+		for {
+			line = trimLinePrefix(line)
+			cut := gluedTimestamp(line)
+			if cut < 0 {
+				break
+			}
+			if !first {
+				out = append(out, '\n')
+			}
+			first = false
+			out = appendStripANSI(out, line[:cut])
+			line = line[cut:]
+		}
+		if !first {
+			out = append(out, '\n')
+		}
+		first = false
+		out = appendStripANSI(out, line)
+		if nl < 0 {
+			break
+		}
+		rest = rest[nl+1:]
+	}
+	s.buf = out
+	return unsafeString(out), true
+}
+
+// pickState chooses the carriage-return state of one physical line that
+// counts. tqdm rewrites its bar with '\r'; a log line often holds several
+// states and, when the file was cut or a print raced, the last state is a
+// truncated bar ("100%|████| 20/"). We take the last non-blank state, except
+// that a truncated bar defers to the previous complete one.
+func pickState(line string) string {
+	if strings.IndexByte(line, '\r') < 0 {
+		return line
+	}
+	fallback := ""
+	end := len(line)
+	for {
+		start := strings.LastIndexByte(line[:end], '\r') + 1
+		st := line[start:end]
+		if start == 0 {
+			// Before the first '\r' there is usually only the timestamp.
+			st = trimLinePrefix(st)
+		}
+		if !isBlank(st) {
+			if fallback == "" {
+				fallback = st
+			}
+			if !looksLikeTruncatedBar(st) {
+				return st
+			}
+		}
+		if start == 0 {
+			return fallback
+		}
+		end = start - 1
+	}
+}
+
+// looksLikeTruncatedBar: a tqdm state that shows a bar ("NN%|") but lacks the
+// closing stats bracket, i.e. the line was cut mid-redraw.
+func looksLikeTruncatedBar(s string) bool {
+	i := strings.Index(s, "%|")
+	if i < 0 {
+		return false
+	}
+	rest := s[i+2:]
+	j := strings.IndexByte(rest, '|')
+	if j < 0 {
+		return true
+	}
+	rest = rest[j+1:]
+	return strings.IndexByte(rest, ']') < 0
+}
+
+func isBlank(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ' ', '\t', '\r', '\n', '\v', '\f':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// appendStripANSI appends s without ANSI escape sequences (CSI "ESC [ ... final",
+// OSC "ESC ] ... BEL|ESC \", and two-byte "ESC x").
+func appendStripANSI(out []byte, s string) []byte {
+	for {
+		i := strings.IndexByte(s, '\x1b')
+		if i < 0 {
+			return append(out, s...)
+		}
+		out = append(out, s[:i]...)
+		s = s[i+1:]
+		if len(s) == 0 {
+			return out
+		}
+		switch s[0] {
+		case '[':
+			j := 1
+			for j < len(s) && !(s[j] >= 0x40 && s[j] <= 0x7e) {
+				j++
+			}
+			if j < len(s) {
+				j++
+			}
+			s = s[j:]
+		case ']':
+			j := 1
+			for j < len(s) && s[j] != '\a' && !(s[j] == '\x1b' && j+1 < len(s) && s[j+1] == '\\') {
+				j++
+			}
+			if j < len(s) && s[j] == '\x1b' {
+				j++
+			}
+			if j < len(s) {
+				j++
+			}
+			s = s[j:]
+		default:
+			s = s[1:]
+		}
+	}
+}
+
+// trimLinePrefix removes leading timestamps and a Python logging prefix
+// ("ERROR:root:", "WARNING:tensorflow:") from one line.
+func trimLinePrefix(line string) string {
+	for {
+		n := timestampLen(line)
+		if n == 0 {
+			break
+		}
+		line = line[n:]
+	}
+	if n := loggingPrefixLen(line); n > 0 {
+		line = line[n:]
+	}
+	return line
+}
+
+// timestampLen returns the length of a timestamp prefix at the start of s
+// ("[2024-06-17 13:15] ", "[2025-07-07 08:50:45.927] ", "2024-06-17 13:15:00,123 ",
+// "2024-06-17T13:15:00Z "), including one following space, or 0.
+func timestampLen(s string) int {
+	i := 0
+	bracket := false
+	if len(s) > 0 && s[0] == '[' {
+		bracket = true
+		i = 1
+	}
+	// YYYY-MM-DD
+	if len(s) < i+10 || !digits(s[i:i+4]) || s[i+4] != '-' || !digits(s[i+5:i+7]) || s[i+7] != '-' || !digits(s[i+8:i+10]) {
+		return 0
+	}
+	i += 10
+	// [ T]HH:MM
+	if len(s) < i+6 || (s[i] != ' ' && s[i] != 'T') || !digits(s[i+1:i+3]) || s[i+3] != ':' || !digits(s[i+4:i+6]) {
+		return 0
+	}
+	i += 6
+	// optional :SS, fraction, zone
+	if len(s) >= i+3 && s[i] == ':' && digits(s[i+1:i+3]) {
+		i += 3
+		if i < len(s) && (s[i] == '.' || s[i] == ',') {
+			i++
+			for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+				i++
+			}
+		}
+		if i < len(s) && s[i] == 'Z' {
+			i++
+		}
+	}
+	if bracket {
+		if i >= len(s) || s[i] != ']' {
+			return 0
+		}
+		i++
+	} else if i < len(s) && s[i] != ' ' {
+		return 0
+	}
+	if i < len(s) && s[i] == ' ' {
+		i++
+	}
+	return i
+}
+
+// gluedTimestamp returns the index of a bracketed timestamp that is not at
+// the start of line, or -1.
+func gluedTimestamp(line string) int {
+	off := 1
+	for off < len(line) {
+		j := strings.IndexByte(line[off:], '[')
+		if j < 0 {
+			return -1
+		}
+		at := off + j
+		if timestampLen(line[at:]) > 0 {
+			return at
+		}
+		off = at + 1
+	}
+	return -1
+}
+
+var loggingLevels = [...]string{"ERROR:", "WARNING:", "INFO:", "DEBUG:", "CRITICAL:"}
+
+// loggingPrefixLen matches Python's default logging format "LEVEL:logger:".
+func loggingPrefixLen(s string) int {
+	if len(s) < 6 || s[0] < 'C' || s[0] > 'W' {
+		return 0
+	}
+	for _, lv := range loggingLevels {
+		if strings.HasPrefix(s, lv) {
+			rest := s[len(lv):]
+			j := 0
+			for j < len(rest) && (isIdent(rest[j]) || rest[j] == '.') {
+				j++
+			}
+			if j > 0 && j < len(rest) && rest[j] == ':' {
+				return len(lv) + j + 1
+			}
+			return 0
+		}
+	}
+	return 0
+}
+
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return len(s) > 0
+}
+
+func isIdent(b byte) bool {
+	return b == '_' || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9')
+}

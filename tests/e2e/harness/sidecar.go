@@ -1,0 +1,135 @@
+package harness
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/comfy-sidecar/otelcol-comfy/exporter/redisrouterexporter/redistest"
+)
+
+// Sidecar is otelcol-comfy running configs/sidecar.yaml, with every port,
+// path and target taken from the environment the test sets.
+type Sidecar struct {
+	*Process
+	MachineID  string
+	LogDir     string
+	StorageDir string
+	OTLPGRPC   int
+	OTLPHTTP   int
+	Metrics    int
+	Redis      *redistest.Server
+	Dash0      *Dash0
+	Token      string
+	Dataset    string
+}
+
+// SidecarOptions configure NewSidecar.
+type SidecarOptions struct {
+	MachineID string
+	Redis     *redistest.Server
+	Dash0     *Dash0
+	// Config overrides configs/sidecar.yaml (benchmarks compare configs).
+	Config string
+	// Env entries override the defaults computed here.
+	Env map[string]string
+	// Instances get empty out/error log files before the sidecar starts, so
+	// file_log reads them from offset 0 whatever its start_at.
+	Instances []string
+}
+
+// NewSidecar prepares the production sidecar (not started: call
+// StartHealthy). Its log dir and storage dir are test temp dirs; its storage
+// dir survives restarts within the test.
+func NewSidecar(tb testing.TB, o SidecarOptions) *Sidecar {
+	tb.Helper()
+	dir := tb.TempDir()
+	s := &Sidecar{
+		MachineID: o.MachineID, LogDir: filepath.Join(dir, "logs"), StorageDir: filepath.Join(dir, "storage"),
+		OTLPGRPC: redistest.FreePort(tb), OTLPHTTP: redistest.FreePort(tb), Metrics: redistest.FreePort(tb),
+		Redis: o.Redis, Dash0: o.Dash0, Token: "test-token-" + strconv.FormatInt(time.Now().UnixNano(), 36), Dataset: "e2e",
+	}
+	if s.MachineID == "" {
+		s.MachineID = "machine-e2e"
+	}
+	for _, d := range []string{s.LogDir, s.StorageDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for _, inst := range o.Instances {
+		for _, kind := range []string{"out", "error"} {
+			if err := os.WriteFile(s.LogPath(inst, kind), nil, 0o644); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	health := redistest.FreePort(tb)
+	env := SidecarEnv(s, health)
+	for k, v := range o.Env {
+		env[k] = v
+	}
+	cfg := o.Config
+	if cfg == "" {
+		cfg = SidecarConfig(tb)
+	}
+	s.Process = NewProcess(tb, ProcessOptions{Name: "sidecar", ConfigPath: cfg, Env: env, HealthPort: health, Dir: dir})
+	return s
+}
+
+// SidecarEnv is the environment configs/sidecar.yaml reads (see its header
+// and deploy/sidecar.env.example), every port a free one.
+func SidecarEnv(s *Sidecar, healthPort int) map[string]string {
+	env := map[string]string{
+		"MACHINE_ID":              s.MachineID,
+		"TELEMETRY_TARGET":        "disabled",
+		"DASH0_AUTH_TOKEN":        s.Token,
+		"DASH0_DATASET":           s.Dataset,
+		"COMFY_LOG_DIR":           s.LogDir,
+		"OTELCOL_STORAGE_DIR":     s.StorageDir,
+		"OTLP_GRPC_ENDPOINT":      "127.0.0.1:" + strconv.Itoa(s.OTLPGRPC),
+		"OTLP_HTTP_ENDPOINT":      "127.0.0.1:" + strconv.Itoa(s.OTLPHTTP),
+		"HEALTH_CHECK_ENDPOINT":   "127.0.0.1:" + strconv.Itoa(healthPort),
+		"METRICS_PORT":            strconv.Itoa(s.Metrics),
+		"OTEL_COLLECTOR_ENDPOINT": "127.0.0.1:1",
+	}
+	if s.Redis != nil {
+		env["REDIS_HOST"] = "127.0.0.1"
+		env["REDIS_PORT"] = strconv.Itoa(s.Redis.Port)
+	}
+	if s.Dash0 != nil {
+		env["TELEMETRY_TARGET"] = "dash0"
+		env["DASH0_ENDPOINT"] = s.Dash0.Endpoint()
+		if s.Dash0.CAFile != "" {
+			// Go reads extra roots from SSL_CERT_FILE: the sidecar then
+			// trusts the stand-in's self-signed certificate like a real CA.
+			env["SSL_CERT_FILE"] = s.Dash0.CAFile
+		}
+	}
+	return env
+}
+
+// OTLPEndpoint is host:port of the sidecar's OTLP gRPC receiver.
+func (s *Sidecar) OTLPEndpoint() string { return "127.0.0.1:" + strconv.Itoa(s.OTLPGRPC) }
+
+// LogPath is the PM2-style log file of a ComfyUI instance: kind out or error.
+func (s *Sidecar) LogPath(instance, kind string) string {
+	return filepath.Join(s.LogDir, "comfyui-"+instance+"-"+kind+".log")
+}
+
+// DiskUsage is the size in bytes of everything under the storage dir.
+func (s *Sidecar) DiskUsage() int64 { return DirSize(s.StorageDir) }
+
+// DirSize sums file sizes under dir.
+func DirSize(dir string) int64 {
+	var n int64
+	_ = filepath.Walk(dir, func(_ string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			n += info.Size()
+		}
+		return nil
+	})
+	return n
+}
