@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -243,6 +244,10 @@ func (s *connState) failed(err error) {
 		return
 	}
 	s.down, s.lastErr = true, msg
+	if errors.Is(err, io.EOF) || strings.Contains(msg, "connection reset") {
+		s.status("error", fmt.Sprintf("%slost the connection to Redis at %s (%s), reconnecting", s.prefix(), s.server, msg))
+		return
+	}
 	s.status("error", fmt.Sprintf("%scannot reach Redis at %s: %s (retrying with backoff up to 5s)", s.prefix(), s.server, msg))
 }
 

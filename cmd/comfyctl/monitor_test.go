@@ -4,8 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"flag"
+	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -627,3 +635,102 @@ func TestMonitorBinary(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestMonitorTLS connects through rediss:// with --tls-ca to a redis-server
+// speaking TLS (Debian's build has it) with a certificate made here.
+func TestMonitorTLS(t *testing.T) {
+	dir := t.TempDir()
+	caFile, certFile, keyFile := writeTestCert(t, dir)
+	tlsPort := redistest.FreePort(t)
+	srv := redistest.Start(t, redistest.WithArgs("--tls-port", strconv.Itoa(tlsPort),
+		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-ca-cert-file", caFile,
+		"--tls-auth-clients", "no"))
+	rdb := newClient(t, srv) // plain port, to publish
+	url := "rediss://127.0.0.1:" + strconv.Itoa(tlsPort)
+	m := startMonitor(t, piped, "progress", "--url", url, "--tls-ca", caFile, "--tls-server-name", "localhost")
+	waitSubscribers(t, rdb, "")
+	publish(t, rdb, sampling("m1", "job-tls", 1, 2, time.Now()))
+	waitFor(t, "progress over TLS", m.out, contains("job-tls"))
+}
+
+// writeTestCert writes a self-signed certificate for localhost/127.0.0.1
+// that is its own CA.
+func writeTestCert(t *testing.T, dir string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "localhost"},
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	write := func(p, typ string, b []byte) {
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(certFile, "CERTIFICATE", der)
+	write(keyFile, "EC PRIVATE KEY", kb)
+	return certFile, certFile, keyFile
+}
+
+func TestMonitorACLUser(t *testing.T) {
+	srv := redistest.Start(t, redistest.WithArgs("--user", "alice", "on", ">alice-pw", "~*", "&*", "+@all"))
+	rdb := newClient(t, srv)
+	m := startMonitor(t, piped, "all", "--port", strconv.Itoa(srv.Port), "--username", "alice", "--password", "alice-pw",
+		"--scan-interval", "200ms")
+	waitSubscribers(t, rdb, "")
+	publish(t, rdb, sampling("m1", "job-acl", 1, 2, time.Now()))
+	xadd(t, rdb, "job:events:acl", failure("m1", "acl", "e1"))
+	waitFor(t, "both tiers as an ACL user", m.out, func(s string) bool {
+		return strings.Contains(s, "job-acl") && strings.Contains(s, "acl  FAILURE")
+	})
+	if strings.Contains(m.err.String(), "alice-pw") {
+		t.Errorf("password leaked: %s", m.err)
+	}
+}
+
+func TestMonitorFailuresOneMachine(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := newClient(t, srv)
+	xadd(t, rdb, "job:events:a", failure("m1", "a", "1"))
+	xadd(t, rdb, "job:events:b", failure("m2", "b", "2"))
+	xadd(t, rdb, "machine:m1:failures", failure("m1", "", "3"))
+	xadd(t, rdb, "machine:m2:failures", failure("m2", "", "4"))
+	m := startMonitor(t, piped, "failures", "--url", srv.URL(), "--machine", "m1", "--from-start", "--json", "--count", "2")
+	if code := m.wait(t); code != 0 {
+		t.Fatalf("exit %d; stderr: %s", code, m.err)
+	}
+	var streams []string
+	for _, l := range strings.Split(strings.TrimSpace(m.out.String()), "\n") {
+		var ev failureEvent
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.MachineID != "m1" {
+			t.Errorf("--machine m1 showed %+v", ev)
+		}
+		streams = append(streams, ev.Stream)
+	}
+	if strings.Join(streams, ",") != "job:events:a,machine:m1:failures" {
+		t.Errorf("streams %v", streams)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
@@ -30,6 +31,11 @@ func clientOptions(ctx context.Context, c *Config) (*redis.UniversalOptions, err
 		ReadTimeout:      c.ReadTimeout,
 		WriteTimeout:     c.WriteTimeout,
 		PoolSize:         c.PoolSize,
+		// Few quick dial attempts: exporterhelper owns retrying (with
+		// backoff and the queue); long dial loops would only hold a
+		// batch past its timeout during an outage.
+		DialerRetries:      2,
+		DialerRetryTimeout: 50 * time.Millisecond,
 		// Redis 7.0 knows neither CLIENT SETINFO nor maintenance
 		// notifications; skipping them saves a round trip per connection.
 		DisableIdentity:          true,

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +50,14 @@ type redisExporter struct {
 	client redis.UniversalClient
 
 	throttle *throttler
+
+	// Placeholders by index (built-ins first) and, per attribute name, the
+	// placeholders it can fill: records are scanned once, not once per name.
+	phNames  []string
+	phIndex  map[string]int
+	attrToPh map[string][]phSlot
+
+	maxLenArg string // failures.maxlen, formatted once
 }
 
 func newRedisExporter(cfg *Config, set exporter.Settings) (*redisExporter, error) {
@@ -74,6 +85,16 @@ func newRedisExporter(cfg *Config, set exporter.Settings) (*redisExporter, error
 	if cfg.Progress.Throttle > 0 {
 		e.throttle = newThrottler(cfg.Progress.Throttle)
 	}
+	e.indexPlaceholders()
+	for _, t := range []*keyTemplate{e.channel, e.stream, e.fallback} {
+		if t != nil {
+			t.phIdx = make([]int, len(t.phs))
+			for i, name := range t.phs {
+				t.phIdx[i] = e.phIndex[name]
+			}
+		}
+	}
+	e.maxLenArg = strconv.FormatInt(cfg.Failures.MaxLen, 10)
 	if e.tel, err = metadata.NewTelemetryBuilder(set.TelemetrySettings); err != nil {
 		return nil, err
 	}
@@ -128,8 +149,8 @@ type op struct {
 	rec      recordRef
 	progress bool
 	key      string
-	body     []byte   // PUBLISH payload
-	fields   []string // XADD field/value pairs
+	body     []byte // PUBLISH payload
+	args     []any  // the whole XADD command
 	fallback bool
 	throttle string // throttle key, "" when not throttled
 	cmd      redis.Cmder
@@ -161,13 +182,14 @@ func (e *redisExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	start := time.Now()
 	// One round trip: all commands of the batch in one pipeline. Per-command
 	// errors are read back below; Pipelined's own error is just the first.
-	_, _ = client.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, pipeErr := client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range ops {
 			o := &ops[i]
 			if o.progress {
 				o.cmd = p.Publish(ctx, o.key, o.body)
 			} else {
-				o.cmd = p.XAdd(ctx, &redis.XAddArgs{Stream: o.key, MaxLen: e.cfg.Failures.MaxLen, Approx: true, Values: o.fields})
+				// Do with prebuilt arguments: XAdd would re-box every field.
+				o.cmd = p.Do(ctx, o.args...)
 			}
 		}
 		for _, k := range expire {
@@ -180,9 +202,13 @@ func (e *redisExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	var published, streamed, fallback, rejected int64
 	var failed []recordRef
 	var retryErr, permErr error
+	connErr := connectionLevelError(pipeErr, ops)
 	for i := range ops {
 		o := &ops[i]
 		err := o.cmd.Err()
+		if err == nil && connErr != nil && !executed(o) {
+			err = connErr
+		}
 		if err == nil {
 			if o.progress {
 				published++
@@ -260,6 +286,33 @@ func (e *redisExporter) expireKeys(ops []op) []string {
 	return keys
 }
 
+// connectionLevelError returns Pipelined's error when it is not the error of
+// one of the commands: go-redis then failed before sending (dial, TLS, AUTH
+// on connection init) and leaves the commands' own errors nil, so a nil
+// command error does not prove delivery.
+func connectionLevelError(pipeErr error, ops []op) error {
+	if pipeErr == nil {
+		return nil
+	}
+	for i := range ops {
+		if ops[i].cmd.Err() == pipeErr {
+			return nil
+		}
+	}
+	return pipeErr
+}
+
+// executed tells whether a command without error really ran. An XADD that
+// ran returns the entry id. A PUBLISH's count cannot tell (0 subscribers is
+// a valid answer), so it is taken as not run: re-publishing progress is
+// harmless, losing a failure is not.
+func executed(o *op) bool {
+	if c, ok := o.cmd.(*redis.Cmd); ok && !o.progress {
+		return c.Val() != nil
+	}
+	return false
+}
+
 // isPermanent: Redis refused the command itself (wrong key type, syntax):
 // sending it again cannot succeed. Connection errors, LOADING, READONLY,
 // CLUSTERDOWN, OOM, auth errors... are retried: an operator can fix those.
@@ -287,33 +340,46 @@ func (e *redisExporter) plan(ld plog.Logs, now time.Time) ([]op, map[string]int)
 	dropped := map[string]int{}
 	ops := make([]op, 0, ld.LogRecordCount())
 	var throttled map[string]int // throttle key -> index in ops of the latest candidate
+	// Reused for every record: resolved per record, consumed before the next.
+	rc := recordContext{
+		e:      e,
+		recVal: make([]string, len(e.phNames)),
+		recPos: make([]int, len(e.phNames)),
+		scVal:  make([]string, len(e.phNames)),
+		scDone: make([]bool, len(e.phNames)),
+	}
+	// Progress payloads are appended to one buffer per batch.
+	arena := make([]byte, 0, 512*ld.LogRecordCount())
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
-		res := rl.Resource().Attributes()
+		rc.res = rl.Resource().Attributes()
+		rc.resDigest = nil
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			sl := sls.At(j)
-			scope := sl.Scope().Attributes()
+			rc.scope = sl.Scope().Attributes()
+			clear(rc.scDone) // scope/resource values are resolved once per scope
 			lrs := sl.LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				lr := lrs.At(k)
-				rc := recordContext{e: e, lr: lr, scope: scope, res: res}
+				rc.reset(lrs.At(k))
 				ref := recordRef{i, j, k}
-				class := RouteOther
-				if v, ok := lr.Attributes().Get(e.cfg.ClassAttribute); ok {
-					class = v.AsString()
+				class := rc.a.class
+				if class == "" {
+					class = RouteOther
 				}
 				switch {
 				case class == RouteProgress && e.routes[RouteProgress]:
-					if e.cfg.Progress.MaxAge > 0 && isStale(lr, now, e.cfg.Progress.MaxAge) {
+					if e.cfg.Progress.MaxAge > 0 && isStale(rc.lr, now, e.cfg.Progress.MaxAge) {
 						dropped[reasonStale]++
 						continue
 					}
-					o, final := e.progressOp(&rc, now)
+					var o op
+					var final bool
+					o, final, arena = e.progressOp(&rc, now, arena)
 					o.rec = ref
 					if e.throttle != nil && !final {
-						tkey := o.key + "\x00" + rc.raw(PlaceholderJobID)
+						tkey := o.key + "\x00" + rc.raw(phJob)
 						if !e.throttle.allow(tkey, now) {
 							dropped[reasonThrottled]++
 							continue
@@ -366,41 +432,131 @@ func isStale(lr plog.LogRecord, now time.Time, maxAge time.Duration) bool {
 	return now.Sub(ts.AsTime()) > maxAge
 }
 
-// recordContext resolves placeholders for one record, caching lookups.
+// Indexes of the built-in placeholders in redisExporter.phNames.
+const (
+	phMachine = iota
+	phJob
+	phWorkflow
+	phInstance
+	phService
+	numBuiltinPlaceholders
+)
+
+// phSlot: attribute name -> (placeholder index, position in its name list).
+type phSlot struct{ ph, pos int }
+
+// indexPlaceholders numbers the placeholders (built-ins first) and maps each
+// attribute name to the placeholders it can fill.
+func (e *redisExporter) indexPlaceholders() {
+	e.phNames = []string{PlaceholderMachineID, PlaceholderJobID, PlaceholderWorkflowID, PlaceholderInstance, PlaceholderServiceName}
+	for _, name := range e.cfg.placeholderNames() {
+		if !slices.Contains(e.phNames, name) {
+			e.phNames = append(e.phNames, name)
+		}
+	}
+	e.phIndex = map[string]int{}
+	e.attrToPh = map[string][]phSlot{}
+	for i, name := range e.phNames {
+		e.phIndex[name] = i
+		for pos, attr := range e.cfg.Attributes[name] {
+			e.attrToPh[attr] = append(e.attrToPh[attr], phSlot{ph: i, pos: pos})
+		}
+	}
+}
+
+// comfyAttrs are the record attributes comfypattern sets (docs/attributes.md),
+// read in one pass over the record's attributes.
+type comfyAttrs struct {
+	class, message, rule                      string
+	kind, event, rateUnit                     string
+	failureKind, exceptionType, exceptionMsg  string
+	current, total, percent, rate             float64
+	elapsed, remaining                        float64
+	hasCurrent, hasTotal, hasPercent, hasRate bool
+	hasElapsed, hasRemaining                  bool
+}
+
+// recordContext resolves one record's attributes and placeholders. It is
+// reused across records (reset) to keep the hot path allocation-light.
 type recordContext struct {
 	e     *redisExporter
 	lr    plog.LogRecord
 	scope pcommon.Map
 	res   pcommon.Map
-	cache map[string]string
+	a     comfyAttrs
+
+	recVal []string // placeholder values found on the record
+	recPos []int    // position of the name that matched (lower wins)
+	scVal  []string // placeholder values from scope, then resource
+	scDone []bool
+
+	resDigest []byte // hash of the resource attributes, once per resource
+
+	// Consecutive records mostly share their key (same machine, same job):
+	// the last rendering per template is reused when its inputs match.
+	keyCache []renderedKey // one per template (at most three)
 }
 
-// raw returns the placeholder's value as found (record, scope, resource;
-// names in configured order), "" when absent.
-func (rc *recordContext) raw(ph string) string {
-	if v, ok := rc.cache[ph]; ok {
-		return v
+type renderedKey struct {
+	tmpl   *keyTemplate
+	inputs []string
+	key    string
+}
+
+// key renders t for the current record, reusing the previous rendering when
+// the record's placeholder values are the same.
+func (rc *recordContext) key(t *keyTemplate) string {
+	var rk *renderedKey
+	for i := range rc.keyCache {
+		if rc.keyCache[i].tmpl == t {
+			rk = &rc.keyCache[i]
+			break
+		}
 	}
-	v := lookupAttr(rc.e.cfg.Attributes[ph], rc.lr.Attributes(), rc.scope, rc.res)
-	if rc.cache == nil {
-		rc.cache = make(map[string]string, 4)
+	if rk != nil {
+		same := true
+		for i, ph := range t.phIdx {
+			if rc.raw(ph) != rk.inputs[i] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return rk.key
+		}
+	} else {
+		rc.keyCache = append(rc.keyCache, renderedKey{tmpl: t})
+		rk = &rc.keyCache[len(rc.keyCache)-1]
 	}
-	rc.cache[ph] = v
-	return v
+	rk.inputs = rk.inputs[:0]
+	for _, ph := range t.phIdx {
+		rk.inputs = append(rk.inputs, rc.raw(ph))
+	}
+	rk.key = t.render(rc.keyPart)
+	return rk.key
+}
+
+// resourceDigest hashes the resource identity once per resource.
+func (rc *recordContext) resourceDigest() []byte {
+	if rc.resDigest == nil {
+		rc.resDigest = resourceDigest(rc.res)
+	}
+	return rc.resDigest
 }
 
 // machineID is the raw machine id or the configured default.
 func (rc *recordContext) machineID() string {
-	if v := rc.raw(PlaceholderMachineID); v != "" {
+	if v := rc.raw(phMachine); v != "" {
 		return v
 	}
 	return rc.e.cfg.DefaultMachineID
 }
 
-// keyPart is the sanitised value for a key.
-func (rc *recordContext) keyPart(ph string) string {
+// keyPart is the sanitised value of a placeholder (by name) for a key.
+func (rc *recordContext) keyPart(name string) string {
+	ph := rc.e.phIndex[name]
 	v := rc.raw(ph)
-	if ph == PlaceholderMachineID && v == "" {
+	if ph == phMachine && v == "" {
 		v = rc.e.cfg.DefaultMachineID
 	}
 	s := sanitizeKeyPart(v, rc.e.cfg.MaxKeyPartLength)
@@ -423,30 +579,6 @@ func lookupAttr(names []string, maps ...pcommon.Map) string {
 	return ""
 }
 
-func attrString(m pcommon.Map, k string) string {
-	if v, ok := m.Get(k); ok {
-		return v.AsString()
-	}
-	return ""
-}
-
-func attrFloat(m pcommon.Map, k string) *float64 {
-	v, ok := m.Get(k)
-	if !ok {
-		return nil
-	}
-	var f float64
-	switch v.Type() {
-	case pcommon.ValueTypeDouble:
-		f = v.Double()
-	case pcommon.ValueTypeInt:
-		f = float64(v.Int())
-	default:
-		return nil
-	}
-	return &f
-}
-
 // recordTime is the record timestamp, else observed, else now.
 func recordTime(lr plog.LogRecord, now time.Time) time.Time {
 	if t := lr.Timestamp(); t != 0 {
@@ -458,11 +590,18 @@ func recordTime(lr plog.LogRecord, now time.Time) time.Time {
 	return now
 }
 
-func (e *redisExporter) progressOp(rc *recordContext, now time.Time) (op, bool) {
-	attrs := rc.lr.Attributes()
+func ptrIf(v *float64, ok bool) *float64 {
+	if ok {
+		return v
+	}
+	return nil
+}
+
+func (e *redisExporter) progressOp(rc *recordContext, now time.Time, arena []byte) (op, bool, []byte) {
+	a := &rc.a
 	ts := recordTime(rc.lr, now)
 	body := cleanLine(rc.lr.Body().AsString())
-	msg := attrString(attrs, "comfy.message")
+	msg := a.message
 	if msg == "" {
 		msg = body
 	}
@@ -470,67 +609,72 @@ func (e *redisExporter) progressOp(rc *recordContext, now time.Time) (op, bool) 
 		body = msg
 	}
 	d := payload.ProgressDetail{
-		Current:          attrFloat(attrs, "comfy.progress.current"),
-		Total:            attrFloat(attrs, "comfy.progress.total"),
+		Current:          ptrIf(&a.current, a.hasCurrent),
+		Total:            ptrIf(&a.total, a.hasTotal),
 		Message:          msg,
-		Percent:          attrFloat(attrs, "comfy.progress.percent"),
-		Kind:             attrString(attrs, "comfy.progress.kind"),
-		Event:            attrString(attrs, "comfy.progress.event"),
-		Rate:             attrFloat(attrs, "comfy.progress.rate"),
-		RateUnit:         attrString(attrs, "comfy.progress.rate_unit"),
-		ElapsedSeconds:   attrFloat(attrs, "comfy.progress.elapsed_seconds"),
-		RemainingSeconds: attrFloat(attrs, "comfy.progress.remaining_seconds"),
-		Rule:             attrString(attrs, "comfy.rule"),
+		Percent:          ptrIf(&a.percent, a.hasPercent),
+		Kind:             a.kind,
+		Event:            a.event,
+		Rate:             ptrIf(&a.rate, a.hasRate),
+		RateUnit:         a.rateUnit,
+		ElapsedSeconds:   ptrIf(&a.elapsed, a.hasElapsed),
+		RemainingSeconds: ptrIf(&a.remaining, a.hasRemaining),
+		Rule:             a.rule,
 	}
-	final := d.Kind == "lifecycle" || d.Event != "" ||
-		(d.Current != nil && d.Total != nil && *d.Total > 0 && *d.Current >= *d.Total)
+	final := a.kind == "lifecycle" || a.event != "" ||
+		(a.hasCurrent && a.hasTotal && a.total > 0 && a.current >= a.total)
+	var tsBuf [32]byte
 	p := payload.Progress{
-		Timestamp:   payload.FormatTimestamp(ts),
+		Timestamp:   string(payload.AppendTimestamp(tsBuf[:0], ts)),
 		TimestampMs: ts.UnixMilli(),
 		MachineID:   rc.machineID(),
 		Message:     body,
 		Progress:    d,
-		JobID:       rc.raw(PlaceholderJobID),
-		WorkflowID:  rc.raw(PlaceholderWorkflowID),
-		Instance:    rc.raw(PlaceholderInstance),
-		ServiceName: rc.raw(PlaceholderServiceName),
+		JobID:       rc.raw(phJob),
+		WorkflowID:  rc.raw(phWorkflow),
+		Instance:    rc.raw(phInstance),
+		ServiceName: rc.raw(phService),
 		Final:       final,
 	}
-	b, err := payload.EncodeProgress(&p)
-	if err != nil { // cannot happen: only strings and finite numbers
-		b = []byte(`{}`)
-	}
-	return op{progress: true, key: e.channel.render(rc.keyPart), body: b}, final
+	start := len(arena)
+	arena = payload.AppendProgress(arena, &p)
+	// Full slice expression: a later append to the arena never writes into
+	// this payload's capacity.
+	body2 := arena[start:len(arena):len(arena)]
+	return op{progress: true, key: rc.key(e.channel), body: body2}, final, arena
 }
 
 func (e *redisExporter) failureOp(rc *recordContext, now time.Time) op {
 	lr := rc.lr
-	attrs := lr.Attributes()
+	a := &rc.a
 	msg := cleanText(lr.Body().AsString())
 	if strings.TrimSpace(msg) == "" {
-		msg = attrString(attrs, "comfy.message")
+		msg = a.message
 	}
 	if msg == "" {
-		msg = attrString(attrs, "exception.stacktrace")
+		if v, ok := lr.Attributes().Get("exception.stacktrace"); ok {
+			msg = v.AsString()
+		}
 	}
 	sev := lr.SeverityText()
 	if sev == "" && lr.SeverityNumber() != plog.SeverityNumberUnspecified {
 		sev = lr.SeverityNumber().String()
 	}
+	var tsBuf [32]byte
 	f := payload.Failure{
-		EventID:          eventID(lr, rc.scope, rc.res),
-		Timestamp:        payload.FormatTimestamp(recordTime(lr, now)),
+		EventID:          eventID(lr, rc.resourceDigest()),
+		Timestamp:        string(payload.AppendTimestamp(tsBuf[:0], recordTime(lr, now))),
 		MachineID:        rc.machineID(),
-		JobID:            rc.raw(PlaceholderJobID),
+		JobID:            rc.raw(phJob),
 		Message:          msg,
-		Kind:             attrString(attrs, "comfy.failure.kind"),
-		ExceptionType:    attrString(attrs, "exception.type"),
-		ExceptionMessage: attrString(attrs, "exception.message"),
+		Kind:             a.failureKind,
+		ExceptionType:    a.exceptionType,
+		ExceptionMessage: a.exceptionMsg,
 		Severity:         sev,
-		ServiceName:      rc.raw(PlaceholderServiceName),
-		Instance:         rc.raw(PlaceholderInstance),
-		WorkflowID:       rc.raw(PlaceholderWorkflowID),
-		Rule:             attrString(attrs, "comfy.rule"),
+		ServiceName:      rc.raw(phService),
+		Instance:         rc.raw(phInstance),
+		WorkflowID:       rc.raw(phWorkflow),
+		Rule:             a.rule,
 	}
 	if id := lr.TraceID(); !id.IsEmpty() {
 		f.TraceID = id.String()
@@ -538,13 +682,16 @@ func (e *redisExporter) failureOp(rc *recordContext, now time.Time) op {
 	if id := lr.SpanID(); !id.IsEmpty() {
 		f.SpanID = id.String()
 	}
-	o := op{fields: f.Fields()}
+	o := op{}
 	if e.stream.uses(PlaceholderJobID) && f.JobID == "" {
-		o.key = e.fallback.render(rc.keyPart)
+		o.key = rc.key(e.fallback)
 		o.fallback = true
 	} else {
-		o.key = e.stream.render(rc.keyPart)
+		o.key = rc.key(e.stream)
 	}
+	o.args = make([]any, 0, 6+2*16)
+	o.args = append(o.args, "xadd", o.key, "maxlen", "~", e.maxLenArg, "*")
+	o.args = f.AppendFields(o.args)
 	return o
 }
 

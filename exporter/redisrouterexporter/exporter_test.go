@@ -169,7 +169,7 @@ func TestEventIDUsesFilePosition(t *testing.T) {
 		ld := makeLogs(rec{class: "failure", body: "boom", machine: "m", observedAt: observed,
 			attrs: map[string]any{"log.file.name": "comfyui_gpu0.log", "log.file.record_offset": offset}})
 		rl := ld.ResourceLogs().At(0)
-		return eventID(rl.ScopeLogs().At(0).LogRecords().At(0), rl.ScopeLogs().At(0).Scope().Attributes(), rl.Resource().Attributes())
+		return eventID(rl.ScopeLogs().At(0).LogRecords().At(0), resourceDigest(rl.Resource().Attributes()))
 	}
 	now := time.Now()
 	assert.Equal(t, mk(100, now), mk(100, now.Add(time.Hour)))

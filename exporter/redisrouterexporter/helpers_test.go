@@ -16,6 +16,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/comfy-sidecar/otelcol-comfy/exporter/redisrouterexporter/internal/metadata"
 	"github.com/comfy-sidecar/otelcol-comfy/exporter/redisrouterexporter/redistest"
@@ -59,7 +61,11 @@ func newDirect(t *testing.T, cfg *Config) *direct {
 func newHelperExporter(t *testing.T, cfg *Config, host component.Host) exporter.Logs {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
-	exp, err := NewFactory().CreateLogs(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
+	set := exportertest.NewNopSettings(metadata.Type)
+	// A fixed id: the persistent queue's storage key is derived from it.
+	set.ID = component.NewIDWithName(metadata.Type, "failures")
+	set.Logger = zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
+	exp, err := NewFactory().CreateLogs(context.Background(), set, cfg)
 	require.NoError(t, err)
 	if host == nil {
 		host = componenttest.NewNopHost()
@@ -175,4 +181,8 @@ func eventually(t *testing.T, timeout time.Duration, cond func() bool, msg strin
 
 func isRetryable(err error) bool {
 	return err != nil && !consumererror.IsPermanent(err)
+}
+
+func exporterSettingsForBench() exporter.Settings {
+	return exportertest.NewNopSettings(metadata.Type)
 }

@@ -13,6 +13,8 @@ import (
 type keyTemplate struct {
 	raw   string
 	parts []templatePart
+	phs   []string // placeholder names in order, precomputed
+	phIdx []int    // their indexes in redisExporter.phNames, set by the exporter
 }
 
 type templatePart struct {
@@ -53,18 +55,15 @@ func parseTemplate(s string) (*keyTemplate, error) {
 		t.parts = append(t.parts, templatePart{placeholder: name})
 		rest = rest[open+end+1:]
 	}
+	for _, p := range t.parts {
+		if p.placeholder != "" {
+			t.phs = append(t.phs, p.placeholder)
+		}
+	}
 	return t, nil
 }
 
-func (t *keyTemplate) placeholders() []string {
-	var out []string
-	for _, p := range t.parts {
-		if p.placeholder != "" {
-			out = append(out, p.placeholder)
-		}
-	}
-	return out
-}
+func (t *keyTemplate) placeholders() []string { return t.phs }
 
 func (t *keyTemplate) uses(ph string) bool {
 	for _, p := range t.parts {

@@ -64,9 +64,9 @@ var fileNameAttrs = []string{"log.file.path", "log.file.name"}
 // attributes, sorted), the record's timestamp, body, severity and trace ids,
 // and either its file name+position (when file_log recorded them) or its
 // observed timestamp.
-func eventID(lr plog.LogRecord, _ pcommon.Map, res pcommon.Map) string {
+func eventID(lr plog.LogRecord, resDigest []byte) string {
 	h := sha256.New()
-	writeSortedMap(h, res)
+	h.Write(resDigest)
 	var num [8]byte
 	put := func(v uint64) { binary.BigEndian.PutUint64(num[:], v); h.Write(num[:]) }
 	put(uint64(lr.Timestamp()))
@@ -93,6 +93,14 @@ func eventID(lr plog.LogRecord, _ pcommon.Map, res pcommon.Map) string {
 	h.Write([]byte(lr.Body().AsString()))
 	sum := h.Sum(nil)
 	return hex.EncodeToString(sum[:16])
+}
+
+// resourceDigest hashes the resource attributes (sorted), computed once per
+// resource and mixed into each record's event id.
+func resourceDigest(res pcommon.Map) []byte {
+	h := sha256.New()
+	writeSortedMap(h, res)
+	return h.Sum(nil)
 }
 
 func writeSortedMap(h hash.Hash, m pcommon.Map) {

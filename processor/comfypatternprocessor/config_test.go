@@ -7,8 +7,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
-	"go.opentelemetry.io/collector/confmap/xconfmap"
 
 	"github.com/comfy-sidecar/otelcol-comfy/processor/comfypatternprocessor/classifier"
 	"github.com/comfy-sidecar/otelcol-comfy/processor/comfypatternprocessor/internal/metadata"
@@ -28,10 +28,10 @@ func loadConfig(t *testing.T, name string) *Config {
 func TestLoadConfig(t *testing.T) {
 	def := loadConfig(t, "")
 	assert.Equal(t, classifier.DefaultOptions(), def.Options)
-	assert.NoError(t, xconfmap.Validate(def))
+	assert.NoError(t, confmap.Validate(def))
 
 	custom := loadConfig(t, "custom")
-	assert.NoError(t, xconfmap.Validate(custom))
+	assert.NoError(t, confmap.Validate(custom))
 	assert.True(t, custom.BuiltinRules)
 	assert.Equal(t, []string{"progress.percent", "failure.traceback_frame"}, custom.DisabledRules)
 	require.Len(t, custom.Rules, 3)
@@ -58,7 +58,7 @@ func TestValidateNamesTheField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := xconfmap.Validate(loadConfig(t, tt.name))
+			err := confmap.Validate(loadConfig(t, tt.name))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.wantErr)
 		})

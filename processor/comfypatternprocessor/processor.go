@@ -72,13 +72,14 @@ func (p *logsProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Log
 	// and record the metric once per pair.
 	var counts [8]kindCount
 	tally := counts[:0]
+	var res classifier.Result
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		sls := rls.At(i).ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				res := p.classifyRecord(lrs.At(k))
+				p.classifyRecord(lrs.At(k), &res)
 				key := classKind{class: string(res.Class), kind: kindOf(&res)}
 				found := false
 				for t := range tally {
@@ -126,7 +127,7 @@ func (p *logsProcessor) option(key classKind) metric.AddOption {
 
 // classifyRecord classifies one record and writes the attributes. A body
 // that is not a string is classified by its string form (AsString).
-func (p *logsProcessor) classifyRecord(lr plog.LogRecord) classifier.Result {
+func (p *logsProcessor) classifyRecord(lr plog.LogRecord, res *classifier.Result) {
 	body := lr.Body()
 	var text string
 	switch body.Type() {
@@ -136,12 +137,13 @@ func (p *logsProcessor) classifyRecord(lr plog.LogRecord) classifier.Result {
 	default:
 		text = body.AsString()
 	}
-	res := p.classifier.Classify(text)
-	writeAttributes(lr.Attributes(), &res)
-	return res
+	p.classifier.ClassifyInto(text, res)
+	writeAttributes(lr.Attributes(), res)
 }
 
 func writeAttributes(attrs pcommon.Map, r *classifier.Result) {
+	// Grow the attribute slice once instead of doubling it per Put.
+	attrs.EnsureCapacity(attrs.Len() + attributeCount(r))
 	attrs.PutStr(AttrClass, string(r.Class))
 	if r.Rule != "" {
 		attrs.PutStr(AttrRule, r.Rule)
@@ -185,4 +187,28 @@ func writeAttributes(attrs pcommon.Map, r *classifier.Result) {
 			attrs.PutStr(AttrExceptionStack, r.Stacktrace)
 		}
 	}
+}
+
+// attributeCount is the number of attributes writeAttributes adds for r.
+func attributeCount(r *classifier.Result) int {
+	n := 1
+	if r.Rule != "" {
+		n++
+	}
+	count := func(bs ...bool) {
+		for _, b := range bs {
+			if b {
+				n++
+			}
+		}
+	}
+	switch r.Class {
+	case classifier.ClassProgress:
+		n += 2
+		count(r.ProgressEvent != "", r.HasCurrent, r.HasTotal, r.HasPercent, r.HasRate, r.HasRate, r.HasElapsed, r.HasRemaining)
+	case classifier.ClassFailure:
+		n += 2
+		count(r.ExceptionType != "", r.ExceptionMessage != "", r.Stacktrace != "")
+	}
+	return n
 }

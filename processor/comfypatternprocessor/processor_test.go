@@ -96,7 +96,7 @@ func TestProcessorSetsAttributes(t *testing.T) {
 		{Value: 1, Attributes: attribute.NewSet(attribute.String("class", "progress"), attribute.String("kind", "sampling"))},
 		{Value: 1, Attributes: attribute.NewSet(attribute.String("class", "failure"), attribute.String("kind", "oom"))},
 		{Value: 1, Attributes: attribute.NewSet(attribute.String("class", "other"), attribute.String("kind", "none"))},
-	}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreValue())
+	}, metricdatatest.IgnoreTimestamp())
 }
 
 func TestProcessorNonStringBody(t *testing.T) {

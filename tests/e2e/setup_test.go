@@ -27,11 +27,12 @@ type stackOptions struct {
 	config    string
 	noDash0   bool
 	dash0TLS  bool
+	redisOpts []redistest.Option
 }
 
 func newStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
-	s := &stack{redis: redistest.Start(t)}
+	s := &stack{redis: redistest.Start(t, o.redisOpts...)}
 	s.sub = harness.Subscribe(t, s.redis)
 	s.streams = harness.NewStreams(t, s.redis)
 	if !o.noDash0 {

@@ -11,10 +11,10 @@
 // Syntax (a superset of the stock provider's):
 //
 //	${env:NAME}                  required: unset or empty is an error naming NAME
-//	${env:NAME:-DEFAULT}         optional: DEFAULT when NAME is unset (stock behaviour;
-//	                             an empty DEFAULT gives the empty string)
+//	${env:NAME:-DEFAULT}         optional: DEFAULT when NAME is unset or empty (the
+//	                             stock provider keeps an empty value; shells do not)
 //	${env:NAME:?COND}            required only when COND holds, else the empty string
-//	${env:NAME:?COND:-DEFAULT}   required only when COND holds, else DEFAULT when unset
+//	${env:NAME:?COND:-DEFAULT}   required only when COND holds, else DEFAULT when unset/empty
 //	${env:NAME...:|K=V|K=V}      then map the value: K becomes V; `*=V` matches any
 //	                             other value and `*` in V stands for the value; a value
 //	                             that matches no key is an error listing the keys
@@ -182,14 +182,13 @@ func (p *provider) Retrieve(_ context.Context, uri string, _ confmap.WatcherFunc
 	case required && val == "":
 		// An empty MACHINE_ID or token is as useless as a missing one.
 		return nil, fmt.Errorf("environment variable %q is required but empty%s", ref.name, because(ref))
-	case !exists:
-		if ref.defaultVal == nil || *ref.defaultVal == "" {
-			// Return the empty string explicitly: NewRetrievedFromYAML
-			// turns an empty byte slice into nil, not "".
-			return confmap.NewRetrieved("")
-		}
+	case val == "" && ref.defaultVal != nil:
+		// Shell semantics of `:-`: an empty variable takes the default too
+		// (the stock provider keeps the empty value). Env files and compose
+		// `KEY=` lines leave variables empty, and an empty port or start_at
+		// is never what was meant.
 		val = *ref.defaultVal
-	case val == "":
+	case val == "" && exists:
 		p.logger.Info("Configuration references empty environment variable", zap.String("name", ref.name))
 	}
 	if ref.mapping != nil {
@@ -198,6 +197,11 @@ func (p *provider) Retrieve(_ context.Context, uri string, _ confmap.WatcherFunc
 			return nil, err
 		}
 		val = mapped
+	}
+	if val == "" {
+		// The empty string, not nil (NewRetrievedFromYAML turns an empty
+		// byte slice into nil, which would unset the field).
+		return confmap.NewRetrieved("")
 	}
 	return confmap.NewRetrievedFromYAML([]byte(val))
 }

@@ -88,11 +88,21 @@ func TestDefaults(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "100ms", v)
 
-	// A set variable wins over its default, even when set to empty (stock behaviour).
+	// Shell semantics: an empty variable takes the default (an env file's
+	// `START_AT=` line must not blank the field).
 	t.Setenv("STRICT_TEST_SET_EMPTY", "")
 	v, err = retrieveRaw(t, "env:STRICT_TEST_SET_EMPTY:-fallback")
 	require.NoError(t, err)
-	assert.Nil(t, v)
+	assert.Equal(t, "fallback", v)
+	v, err = retrieveRaw(t, "env:STRICT_TEST_SET_EMPTY:-")
+	require.NoError(t, err)
+	assert.Equal(t, "", v)
+
+	// A set variable wins over its default.
+	t.Setenv("STRICT_TEST_SET", "value")
+	v, err = retrieveRaw(t, "env:STRICT_TEST_SET:-fallback")
+	require.NoError(t, err)
+	assert.Equal(t, "value", v)
 }
 
 func TestConditionalRequirement(t *testing.T) {
@@ -148,6 +158,16 @@ func TestMapping(t *testing.T) {
 
 	_, err = retrieveRaw(t, "env:STRICT_TEST_SURELY_UNSET:|a=b")
 	assert.ErrorContains(t, err, "required but not set", "a mapping does not make a variable optional")
+
+	// An unset optional variable maps through its (empty) default.
+	const optional = "env:STRICT_TEST_SURELY_UNSET:-:|=nop/no-redis|*=redisrouter/local"
+	v, err = retrieveRaw(t, optional)
+	require.NoError(t, err)
+	assert.Equal(t, "nop/no-redis", v)
+	t.Setenv("STRICT_TEST_URL", "redis://127.0.0.1:6379")
+	v, err = retrieveRaw(t, "env:STRICT_TEST_URL:-:|=nop/no-redis|*=redisrouter/local")
+	require.NoError(t, err)
+	assert.Equal(t, "redisrouter/local", v)
 
 	_, err = retrieveRaw(t, "env:STRICT_TEST_TARGET:|nonsense")
 	assert.ErrorContains(t, err, "KEY=VALUE")

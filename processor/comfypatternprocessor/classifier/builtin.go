@@ -63,7 +63,7 @@ var builtinRules = [numBuiltin]BuiltinRule{
 	rImport:          {"failure.import", ClassFailure, "import", "failed custom-node imports: `(IMPORT FAILED)`, `Cannot import … module for custom nodes`, `Some nodes failed to load`, `Failed to import module … because`, `Full error log from …` (comfyui_controlnet_aux)"},
 	rValidation:      {"failure.validation", ClassFailure, "validation", "prompt validation: `Failed to validate prompt`, `Prompt outputs failed validation`, `invalid prompt`, `Value not in list`, `Required input is missing`, `Custom validation failed`, `Value N bigger than max`/`smaller than min`, `Return type mismatch`, `Prompt has no outputs`, `Output will be ignored`, and the `* NodeName 12:` header lines of a validation report"},
 	rRequest:         {"failure.request", ClassFailure, "exception", "`Error handling request` (aiohttp handler raised), `Error occurred when executing …`"},
-	rCrash:           {"failure.crash", ClassFailure, "crash", "process death: `Killed` (OOM killer / shell job report), `Segmentation fault`, `core dumped`, `Fatal Python error`, `Bus error`, `Illegal instruction`"},
+	rCrash:           {"failure.crash", ClassFailure, "crash", "process death: `Killed` (OOM killer / shell job report, `zsh: killed`), `Segmentation fault`, `core dumped`, `Fatal Python error`, `Bus error`, `Illegal instruction`, `terminate called after throwing …`, `double free or corruption`, `Windows fatal exception`"},
 	rExceptionLine:   {"failure.exception_line", ClassFailure, "exception", "a line that is a Python exception: `SomeError: message`, `pkg.mod.SomeException: message` or a bare dotted `asyncio.exceptions.CancelledError` (names ending in Error/Exception; not bare `Error:`, not warnings)"},
 	rTracebackFrame:  {"failure.traceback_frame", ClassFailure, "exception", "a traceback line on its own: `File \"…\", line N, in …` or a `raise SomeError(…)` source line"},
 
@@ -72,7 +72,7 @@ var builtinRules = [numBuiltin]BuiltinRule{
 	rFetch:     {"progress.fetch", ClassProgress, "fetch", "ComfyUI-Manager `FETCH ComfyRegistry Data: 25/92` and `FETCH ComfyRegistry Data [DONE]`"},
 	rModelLoad: {"progress.model_load", ClassProgress, "model_load", "model loading: `Requested to load …`, `Loading N new model(s)`, `loaded completely/partially …`, `loaded straight to GPU`, `loading in lowvram mode`, and load verbs near model nouns (`Loading checkpoint…`, `Loads SAM model`, `Clip Vision model loaded from`)"},
 	rDownload:  {"progress.download", ClassProgress, "download", "download starts: `Downloading …` (HF, torch hub, pip), ComfyUI-Manager `Install model '…'`"},
-	rFraction:  {"progress.fraction", ClassProgress, "count", "an `N/M` count that is not a path, date or URL (`Processing 15/100`, `Generating frame 5/100`, pip `190.6/190.6 kB`); current <= total"},
+	rFraction:  {"progress.fraction", ClassProgress, "count", "an `N/M` count that is not a path, date or URL (`Processing 15/100`, `Generating frame 5/100`, pip `190.6/190.6 kB`), or `<unit> N of M` (`step 3 of 20`, `image 2 of 8`); current <= total"},
 	rPercent:   {"progress.percent", ClassProgress, "percent", "a standalone `NN%` (0..100) on a line that does not talk about memory, VRAM, CPU/GPU use, disk or battery"},
 	rWorkTotal: {"progress.work_total", ClassProgress, "count", "work announced with a total: `Start infer 1 images.`, `Starting generation of 4 images`"},
 }

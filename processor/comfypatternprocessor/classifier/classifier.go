@@ -176,25 +176,34 @@ func groupIndex(re *regexp.Regexp, spec, def string) (int, error) {
 // Classify classifies one record. text is the record body as written by
 // ComfyUI (ANSI, CR/CRLF, timestamp prefixes and several lines allowed).
 func (c *Classifier) Classify(text string) Result {
+	var res Result
+	c.ClassifyInto(text, &res)
+	return res
+}
+
+// ClassifyInto is Classify writing into *res (overwritten entirely), which
+// saves copying the Result on the hot path.
+func (c *Classifier) ClassifyInto(text string, res *Result) {
+	*res = Result{}
 	s := scratchPool.Get().(*scratch)
 	cleaned, built := clean(text, s)
-	res := c.classifyCleaned(cleaned)
+	c.classifyCleaned(cleaned, res)
 	if built && res.Class != ClassOther {
 		// The strings point into the pooled buffer: copy them out together.
-		res = copyOut(res, cleaned)
+		copyOut(res, cleaned)
 	}
 	if cap(s.buf) <= 64<<10 {
 		scratchPool.Put(s)
 	}
-	return res
 }
 
-func (c *Classifier) classifyCleaned(text string) Result {
+func (c *Classifier) classifyCleaned(text string, out *Result) {
 	// User ignore rules win over everything.
 	for i := range c.ignore {
 		r := &c.ignore[i]
 		if (r.literal == "" || strings.Contains(text, r.literal)) && r.re.MatchString(text) {
-			return Result{Class: ClassOther, Rule: r.name}
+			out.Class, out.Rule = ClassOther, r.name
+			return
 		}
 	}
 	// User rules before built-ins: operators override the defaults.
@@ -207,12 +216,13 @@ func (c *Classifier) classifyCleaned(text string) Result {
 		if m == nil {
 			continue
 		}
-		res := Result{Class: r.class, Rule: r.name}
+		res := out
+		res.Class, res.Rule = r.class, r.name
 		if r.class == ClassFailure {
 			res.FailureKind = r.kind
 			res.Message = strings.TrimSpace(text)
-			c.failureDetails(text, &res, false)
-			return res
+			c.failureDetails(text, res, false)
+			return
 		}
 		res.ProgressKind = r.kind
 		res.Message = strings.TrimSpace(text[m[0]:m[1]])
@@ -229,10 +239,10 @@ func (c *Classifier) classifyCleaned(text string) Result {
 				res.Percent, res.HasPercent = p, true
 			}
 		}
-		setPercent(&res)
-		return res
+		setPercent(res)
+		return
 	}
-	return c.builtin(text)
+	c.builtin(text, out)
 }
 
 func groupFloat(text string, m []int, g int) (float64, bool) {
@@ -250,7 +260,7 @@ func setPercent(r *Result) {
 }
 
 // builtin runs the built-in rule set over the cleaned record.
-func (c *Classifier) builtin(text string) Result {
+func (c *Classifier) builtin(text string, out *Result) {
 	var (
 		failRule    ruleID = -1
 		ignoreRule  ruleID = -1
@@ -279,10 +289,12 @@ func (c *Classifier) builtin(text string) Result {
 			firstLine = false
 			// Noise that carries a whole traceback: decided by its first line.
 			if m&kIgnored != 0 && c.on[rIgnoreExceptionIgnored] && strings.HasPrefix(trimmed, "Exception ignored in") {
-				return Result{Class: ClassOther, Rule: builtinRules[rIgnoreExceptionIgnored].Name}
+				out.Class, out.Rule = ClassOther, builtinRules[rIgnoreExceptionIgnored].Name
+				return
 			}
 			if m&kCallback != 0 && c.on[rIgnoreAsyncioCallback] && strings.HasPrefix(trimmed, "Exception in callback") {
-				return Result{Class: ClassOther, Rule: builtinRules[rIgnoreAsyncioCallback].Name}
+				out.Class, out.Rule = ClassOther, builtinRules[rIgnoreAsyncioCallback].Name
+				return
 			}
 		}
 		if failRule < 0 {
@@ -304,19 +316,21 @@ func (c *Classifier) builtin(text string) Result {
 		}
 	}
 	if failRule >= 0 {
-		res := Result{Class: ClassFailure, Rule: builtinRules[failRule].Name, FailureKind: builtinRules[failRule].Kind, Message: strings.TrimSpace(text)}
+		out.Class, out.Rule, out.FailureKind = ClassFailure, builtinRules[failRule].Name, builtinRules[failRule].Kind
+		out.Message = strings.TrimSpace(text)
 		if needDetails {
-			c.failureDetails(text, &res, true)
+			c.failureDetails(text, out, true)
 		}
-		return res
+		return
 	}
 	if haveProg {
-		return prog.result()
+		prog.fill(out)
+		return
 	}
+	out.Class = ClassOther
 	if ignoreRule >= 0 {
-		return Result{Class: ClassOther, Rule: builtinRules[ignoreRule].Name}
+		out.Rule = builtinRules[ignoreRule].Name
 	}
-	return Result{Class: ClassOther}
 }
 
 // failureLine returns the failure rule matching one line, or -1 and maybe
@@ -386,7 +400,11 @@ func (c *Classifier) failureLine(line string, m kwMask) (ruleID, ruleID) {
 func isKilledLine(line string) bool {
 	i := strings.Index(line, "Killed")
 	if i < 0 {
-		return false
+		// lower case only as the shell's report: "zsh: killed     python main.py"
+		i = strings.Index(line, "killed")
+		if i < 0 || !strings.HasSuffix(strings.TrimRight(line[:i], " \t"), ":") {
+			return false
+		}
 	}
 	after := line[i+6:]
 	if after != "" && after[0] != ' ' && after[0] != '\t' {
@@ -502,7 +520,8 @@ func (c *Classifier) failureDetails(text string, res *Result, refine bool) {
 	// The kind follows the cause, whatever line matched first: an exception
 	// banner whose message is an OOM is an oom failure.
 	if strings.Contains(text, "OutOfMemoryError") || strings.Contains(text, "out of memory") ||
-		strings.Contains(text, "Got an OOM") || strings.Contains(text, "Out of memory") {
+		strings.Contains(text, "Got an OOM") || strings.Contains(text, "Out of memory") ||
+		strings.HasSuffix(res.ExceptionType, "MemoryError") {
 		res.FailureKind = "oom"
 	} else if strings.Contains(text, "CUDA error") || strings.Contains(text, "CUBLAS_STATUS_") ||
 		strings.Contains(text, "device-side assert") || strings.Contains(text, "not compiled with CUDA") {
@@ -514,7 +533,7 @@ func (c *Classifier) failureDetails(text string, res *Result, refine bool) {
 
 // copyOut copies every string of res that may point into the pooled
 // cleaning buffer, with one allocation for the cleaned text.
-func copyOut(res Result, cleaned string) Result {
+func copyOut(res *Result, cleaned string) {
 	own := strings.Clone(cleaned)
 	re := func(s string) string {
 		if s == "" {
@@ -530,5 +549,4 @@ func copyOut(res Result, cleaned string) Result {
 	res.ExceptionMessage = re(res.ExceptionMessage)
 	res.Stacktrace = re(res.Stacktrace)
 	res.RateUnit = re(res.RateUnit)
-	return res
 }

@@ -3,6 +3,7 @@ package classifier
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -27,23 +28,34 @@ func corpusDir() string {
 
 func loadCorpus(t testing.TB) []corpusRecord {
 	t.Helper()
+	recs, err := readCorpus()
+	if os.IsNotExist(err) {
+		t.Skipf("corpus not available (%v); set CORPUS_DIR", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+func readCorpus() ([]corpusRecord, error) {
 	path := filepath.Join(corpusDir(), "comfyui_lines.jsonl")
 	f, err := os.Open(path)
 	if err != nil {
-		t.Skipf("corpus not available (%v); set CORPUS_DIR", err)
+		return nil, err
 	}
 	defer f.Close()
 	var out []corpusRecord
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
+	for n := 1; sc.Scan(); n++ {
 		var r corpusRecord
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("%s: %v", path, err)
+			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
 		}
 		out = append(out, r)
 	}
-	return out
+	return out, sc.Err()
 }
 
 // CorpusScore is the agreement of a classifier with the labelled corpus.

@@ -25,21 +25,27 @@ const (
 	kRequest                       // Error handling request, Error occurred when executing
 	kWarn                          // Warning, WARNING, WARN
 	kRecover                       // retrying, falling back
-	kLife                          // got prompt, Prompt executed in, Processing interrupted
+	kLifeStart                     // got prompt
+	kLifeExec                      // Prompt executed in
+	kLifeStop                      // Processing interrupted
 	kModel                         // Requested to load, new model, loaded completely, ...
 	kLoad                          // "oad": load/Load/loading/Loaded (checked by regex)
 	kDownload                      // Downloading, Install model '
 	kFetch                         // FETCH ComfyRegistry Data
 	kRate                          // it/s, s/it, B/s (tqdm stats)
 	kStart                         // Start/start (work totals)
+	kOf                            // "of " (counts like "step 3 of 20")
 	kNegLoad                       // not load, failed to load, unloaded, ...
 	kMemWord                       // memory, VRAM, usage, ... (percent is not progress)
 	kSkip                          // skipping download, already exists
 
 	fPercent // the line contains '%'
 	fSlash   // the line contains '/'
+
+	kLife = kLifeStart | kLifeExec | kLifeStop
 )
 
+// keywordList is scanned on every line.
 var keywordList = []struct {
 	s   string
 	bit kwMask
@@ -86,11 +92,15 @@ var keywordList = []struct {
 	{"Return type mismatch", kValidation},
 	{"Output will be ignored", kValidation},
 	{"Killed", kKilled},
+	{"killed", kKilled}, // zsh: "zsh: killed     python main.py"
 	{"Segmentation fault", kCrash},
 	{"core dumped", kCrash},
 	{"Fatal Python error", kCrash},
 	{"Bus error", kCrash},
 	{"Illegal instruction", kCrash},
+	{"terminate called after throwing", kCrash},
+	{"double free or corruption", kCrash},
+	{"Windows fatal exception", kCrash},
 	{"Error handling request", kRequest},
 	{"Error occurred when executing", kRequest},
 	{"Warning", kWarn},
@@ -98,12 +108,9 @@ var keywordList = []struct {
 	{"WARN", kWarn},
 	{"warning", kWarn},
 	{"deprecated", kWarn},
-	{"retrying", kRecover},
-	{"Retrying", kRecover},
-	{"falling back", kRecover},
-	{"got prompt", kLife},
-	{"Prompt executed in", kLife},
-	{"Processing interrupted", kLife},
+	{"got prompt", kLifeStart},
+	{"Prompt executed in", kLifeExec},
+	{"Processing interrupted", kLifeStop},
 	{"Requested to load", kModel},
 	{"new model", kModel},
 	{"loaded completely", kModel},
@@ -117,8 +124,21 @@ var keywordList = []struct {
 	{"it/s", kRate},
 	{"s/it", kRate},
 	{"B/s", kRate},
+	{"of ", kOf},
 	{"Start", kStart},
 	{"start", kStart},
+}
+
+// secondaryKeywords qualify a primary hit and are only looked for when it
+// matters (see scanSecondary): OOM text that says it recovers, load verbs
+// that are negated, percentages about memory, downloads that are skipped.
+var secondaryKeywords = []struct {
+	s   string
+	bit kwMask
+}{
+	{"retrying", kRecover},
+	{"Retrying", kRecover},
+	{"falling back", kRecover},
 	{"not load", kNegLoad},
 	{"n't load", kNegLoad},
 	{"ailed to load", kNegLoad},
@@ -150,36 +170,71 @@ type kwEntry struct {
 	bit  kwMask
 }
 
-var kwByFirst [256][]kwEntry
+var (
+	kwByFirst  [256][]kwEntry
+	kwFirstHit [256]bool // a keyword starts with this byte
+)
 
 func init() {
 	for _, k := range keywordList {
 		kwByFirst[k.s[0]] = append(kwByFirst[k.s[0]], kwEntry{rest: k.s[1:], bit: k.bit})
+		kwFirstHit[k.s[0]] = true
 	}
 }
 
-// scanLine returns the keyword bits present in line.
+// scanLine returns the keyword bits present in line, plus the secondary
+// bits that the primary ones make relevant.
 func scanLine(line string) kwMask {
 	var m kwMask
 	for i := 0; i < len(line); i++ {
 		b := line[i]
-		switch b {
-		case '%':
-			m |= fPercent
-			continue
-		case '/':
-			m |= fSlash
-		}
-		cands := kwByFirst[b]
-		if len(cands) == 0 {
+		if !kwFirstHit[b] {
+			switch b {
+			case '%':
+				m |= fPercent
+			case '/':
+				m |= fSlash
+			}
 			continue
 		}
+		if i+1 >= len(line) {
+			continue
+		}
+		next := line[i+1]
 		tail := line[i+1:]
-		for _, k := range cands {
-			if m&k.bit == 0 && strings.HasPrefix(tail, k.rest) {
+		for _, k := range kwByFirst[b] {
+			// compare the second byte before the whole keyword: most
+			// candidate positions fail there.
+			if k.rest[0] == next && m&k.bit == 0 && strings.HasPrefix(tail, k.rest) {
 				m |= k.bit
 			}
 		}
 	}
-	return m
+	return m | scanSecondary(line, m)
+}
+
+func scanSecondary(line string, m kwMask) kwMask {
+	var want kwMask
+	if m&kOOM != 0 {
+		want |= kRecover
+	}
+	if m&kLoad != 0 {
+		want |= kNegLoad
+	}
+	if m&fPercent != 0 {
+		want |= kMemWord
+	}
+	if m&kDownload != 0 {
+		want |= kSkip
+	}
+	if want == 0 {
+		return 0
+	}
+	var got kwMask
+	for _, k := range secondaryKeywords {
+		if want&k.bit != 0 && got&k.bit == 0 && strings.Contains(line, k.s) {
+			got |= k.bit
+		}
+	}
+	return got
 }

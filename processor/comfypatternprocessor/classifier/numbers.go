@@ -82,10 +82,14 @@ func parseTqdm(s string) (n nums, ok, complete bool) {
 				k--
 			}
 			if k < j && (k == 0 || !isIdent(s[k-1])) && len(unit) <= 4 {
-				v, sized, ok := parseScaled(s[k:b])
+				v, _, ok := parseScaled(s[k:j])
 				if ok {
+					if len(unit) >= 2 && isScaleLetter(unit[0]) {
+						m, _ := scaleOf(unit[0])
+						v *= m
+					}
 					n.current, n.hasCurrent = v, true
-					n.sizes = sized || strings.HasSuffix(unit, "B")
+					n.sizes = strings.HasSuffix(unit, "B")
 					d := strings.TrimSpace(s[:k])
 					n.desc = strings.TrimSpace(strings.TrimSuffix(d, ":"))
 					return n, true, parseStats(stats, &n)

@@ -15,8 +15,8 @@ type progressHit struct {
 	numbered bool // carries a count or a percentage
 }
 
-func (h progressHit) result() Result {
-	r := Result{
+func (h *progressHit) fill(r *Result) {
+	*r = Result{
 		Class:         ClassProgress,
 		Rule:          builtinRules[h.rule].Name,
 		Message:       h.line,
@@ -36,8 +36,7 @@ func (h progressHit) result() Result {
 		HasElapsed:    h.n.hasElapsed,
 		HasRemaining:  h.n.hasRemaining,
 	}
-	setPercent(&r)
-	return r
+	setPercent(r)
 }
 
 var (
@@ -45,6 +44,8 @@ var (
 	// Only run on lines holding "oad" and none of the negations.
 	modelLoadRe = regexp.MustCompile(`(?:^|[^\w])(?:[Ll]oad(?:s|ing|ed)?|LOADING)\b[^\n]{0,60}?\b(?:[Mm]odels?|[Cc]heckpoints?|weights|state_dict|motion module|pipeline|pretrained|CLIP|VAE|LoRA|[Ee]ncoder|shards?|UNet)\b` +
 		`|\b(?:[Mm]odel|[Cc]heckpoint|weights|state_dict)\b[^\n]{0,30}?\b(?:loaded|loading)\s+(?:from|to|done|in)\b`)
+	// "step 3 of 20", "Processing image 2 of 8": a unit of work, then N of M.
+	countOfRe = regexp.MustCompile(`\b(?i:steps?|frames?|images?|batch(?:es)?|tiles?|chunks?|epochs?|iterations?|segments?|items?|files?|videos?|parts?|samples?|prompts?|nodes?|shards?)\s+(\d+)\s+of\s+(\d+)\b`)
 	// Work announced with its total: "Start infer 1 images."
 	workTotalRe = regexp.MustCompile(`\b[Ss]tart(?:ing)?\s+(?:infer\w*|generat\w*|process\w*|render\w*|sampl\w*|upscal\w*)\s+(?:of\s+)?(\d+)\s+(?:images?|frames?|videos?|samples?|items?|batch(?:es)?)\b`)
 )
@@ -56,6 +57,9 @@ func (c *Classifier) progressLine(line string, m kwMask) (progressHit, bool) {
 		// Glued prints ("Prompt executed in 0.00 secondsgot prompt"): the last one is live.
 		best, ev := -1, ""
 		for _, e := range lifecycleEvents {
+			if m&e.bit == 0 {
+				continue
+			}
 			if i := strings.LastIndex(line, e.text); i > best {
 				best, ev = i, e.event
 			}
@@ -101,6 +105,17 @@ func (c *Classifier) progressLine(line string, m kwMask) (progressHit, bool) {
 			return h, true
 		}
 	}
+	if m&kOf != 0 && on[rFraction] && !warn {
+		if sm := countOfRe.FindStringSubmatchIndex(line); sm != nil {
+			cur, _, ok1 := parseScaled(line[sm[2]:sm[3]])
+			tot, _, ok2 := parseScaled(line[sm[4]:sm[5]])
+			if ok1 && ok2 && tot > 0 && cur <= tot {
+				h := progressHit{rule: rFraction, kind: fractionKind(line, false, m), line: line, numbered: true}
+				h.n.current, h.n.total, h.n.hasCurrent, h.n.hasTotal = cur, tot, true, true
+				return h, true
+			}
+		}
+	}
 	if m&fPercent != 0 && on[rPercent] && !warn && m&kMemWord == 0 {
 		if p, ok := findPercent(line); ok {
 			kind := "percent"
@@ -131,10 +146,13 @@ func (c *Classifier) progressLine(line string, m kwMask) (progressHit, bool) {
 	return progressHit{}, false
 }
 
-var lifecycleEvents = [...]struct{ text, event string }{
-	{"got prompt", "prompt_started"},
-	{"Prompt executed in", "prompt_executed"},
-	{"Processing interrupted", "interrupted"},
+var lifecycleEvents = [...]struct {
+	bit         kwMask
+	text, event string
+}{
+	{kLifeStart, "got prompt", "prompt_started"},
+	{kLifeExec, "Prompt executed in", "prompt_executed"},
+	{kLifeStop, "Processing interrupted", "interrupted"},
 }
 
 // modelEvent names the model-load event of a line holding a kModel keyword.

@@ -108,3 +108,13 @@ func (t *Table) Markdown() string {
 
 // Print writes the Markdown table to out.
 func (t *Table) Print(out io.Writer) { fmt.Fprint(out, t.Markdown()) }
+
+// Each calls f with every sample.
+func (l *Latencies) Each(f func(time.Duration)) {
+	l.mu.Lock()
+	ds := append([]time.Duration(nil), l.d...)
+	l.mu.Unlock()
+	for _, d := range ds {
+		f(d)
+	}
+}

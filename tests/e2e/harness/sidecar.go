@@ -20,6 +20,7 @@ type Sidecar struct {
 	OTLPGRPC   int
 	OTLPHTTP   int
 	Metrics    int
+	Pprof      int
 	Redis      *redistest.Server
 	Dash0      *Dash0
 	Token      string
@@ -49,7 +50,7 @@ func NewSidecar(tb testing.TB, o SidecarOptions) *Sidecar {
 	s := &Sidecar{
 		MachineID: o.MachineID, LogDir: filepath.Join(dir, "logs"), StorageDir: filepath.Join(dir, "storage"),
 		OTLPGRPC: redistest.FreePort(tb), OTLPHTTP: redistest.FreePort(tb), Metrics: redistest.FreePort(tb),
-		Redis: o.Redis, Dash0: o.Dash0, Token: "test-token-" + strconv.FormatInt(time.Now().UnixNano(), 36), Dataset: "e2e",
+		Pprof: redistest.FreePort(tb), Redis: o.Redis, Dash0: o.Dash0, Token: "test-token-" + strconv.FormatInt(time.Now().UnixNano(), 36), Dataset: "e2e",
 	}
 	if s.MachineID == "" {
 		s.MachineID = "machine-e2e"
@@ -79,21 +80,25 @@ func NewSidecar(tb testing.TB, o SidecarOptions) *Sidecar {
 	return s
 }
 
-// SidecarEnv is the environment configs/sidecar.yaml reads (see its header
-// and deploy/sidecar.env.example), every port a free one.
+// SidecarEnv is the environment configs/sidecar.yaml reads (its header and
+// deploy/otelcol-comfy.env.example list the variables). Every address is a
+// free loopback port, every path a test directory, so the test never meets
+// a developer's running sidecar on the default ports.
 func SidecarEnv(s *Sidecar, healthPort int) map[string]string {
+	loop := func(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 	env := map[string]string{
-		"MACHINE_ID":              s.MachineID,
-		"TELEMETRY_TARGET":        "disabled",
-		"DASH0_AUTH_TOKEN":        s.Token,
-		"DASH0_DATASET":           s.Dataset,
-		"COMFY_LOG_DIR":           s.LogDir,
-		"OTELCOL_STORAGE_DIR":     s.StorageDir,
-		"OTLP_GRPC_ENDPOINT":      "127.0.0.1:" + strconv.Itoa(s.OTLPGRPC),
-		"OTLP_HTTP_ENDPOINT":      "127.0.0.1:" + strconv.Itoa(s.OTLPHTTP),
-		"HEALTH_CHECK_ENDPOINT":   "127.0.0.1:" + strconv.Itoa(healthPort),
-		"METRICS_PORT":            strconv.Itoa(s.Metrics),
-		"OTEL_COLLECTOR_ENDPOINT": "127.0.0.1:1",
+		"MACHINE_ID":                    s.MachineID,
+		"TELEMETRY_TARGET":              "disabled",
+		"COMFYUI_LOG_DIR":               s.LogDir,
+		"OTELCOL_STORAGE_DIR":           s.StorageDir,
+		"OTLP_GRPC_ENDPOINT":            loop(s.OTLPGRPC),
+		"OTLP_HTTP_ENDPOINT":            loop(s.OTLPHTTP),
+		"OTELCOL_HEALTH_CHECK_ENDPOINT": loop(healthPort),
+		"OTELCOL_PPROF_ENDPOINT":        loop(s.Pprof),
+		"OTELCOL_METRICS_HOST":          "127.0.0.1",
+		"OTELCOL_METRICS_PORT":          strconv.Itoa(s.Metrics),
+		// A developer's REDIS_URL must not leak into the test.
+		"REDIS_URL": "",
 	}
 	if s.Redis != nil {
 		env["REDIS_HOST"] = "127.0.0.1"
@@ -102,10 +107,16 @@ func SidecarEnv(s *Sidecar, healthPort int) map[string]string {
 	if s.Dash0 != nil {
 		env["TELEMETRY_TARGET"] = "dash0"
 		env["DASH0_ENDPOINT"] = s.Dash0.Endpoint()
+		env["DASH0_AUTH_TOKEN"] = s.Token
+		env["DASH0_DATASET"] = s.Dataset
 		if s.Dash0.CAFile != "" {
-			// Go reads extra roots from SSL_CERT_FILE: the sidecar then
-			// trusts the stand-in's self-signed certificate like a real CA.
+			// TLS as in production: Go reads extra roots from
+			// SSL_CERT_FILE, so the sidecar trusts the stand-in's
+			// self-signed certificate like a public CA's.
 			env["SSL_CERT_FILE"] = s.Dash0.CAFile
+			env["DASH0_INSECURE"] = "false"
+		} else {
+			env["DASH0_INSECURE"] = "true"
 		}
 	}
 	return env

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# `make validate-configs` (part of `make test`): everything deployable is
+# checked without a Docker engine or a GPU machine.
+#
+#   configs   every configs/*.yaml passes `otelcol-comfy validate` with the
+#             documented environment (deploy/otelcol-comfy.env.example), for
+#             each TELEMETRY_TARGET; a missing required variable fails naming it
+#   env file  documents every variable the configs read
+#   compose   docker-compose.yml parses, has the sidecar layout, and the
+#             configs it mounts validate
+#   alerts    promtool check rules + promtool test rules (SKIP_PROMTOOL=1 to
+#             skip where promtool is not installed; CI installs it)
+#   Docker    Dockerfile stages, pins, non-root, health check, COPY sources
+#   PM2       ecosystem log file names match the sidecar's file_log include
+#
+# One PASS/FAIL line per check; exit status 1 if any failed.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+BIN=${OTELCOL_COMFY_BIN:-$ROOT/bin/otelcol-comfy}
+ENV_EXAMPLE=deploy/otelcol-comfy.env.example
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+FAILS=0
+pass() { printf 'PASS %s\n' "$*"; }
+fail() {
+  printf 'FAIL %s\n' "$*"
+  FAILS=$((FAILS + 1))
+}
+skip() { printf 'SKIP %s\n' "$*"; }
+
+[ -x "$BIN" ] || {
+  echo "FAIL $BIN not found: run 'make build'"
+  exit 1
+}
+
+# The documented environment: the example file's uncommented assignments,
+# in an otherwise empty environment so the caller's variables cannot help.
+mapfile -t DOC_ENV < <(grep -E '^[A-Z_][A-Z0-9_]*=' "$ENV_EXAMPLE")
+# validate OUTFILE [VAR=VALUE | -VAR]... -- CONFIG...   (-VAR removes VAR)
+validate() {
+  local out=$1
+  shift
+  local -a vars=("${DOC_ENV[@]}")
+  while [ "$1" != "--" ]; do
+    if [[ $1 == -* ]]; then
+      local name=${1#-} i
+      for i in "${!vars[@]}"; do [[ ${vars[i]} == "$name="* ]] && unset 'vars[i]'; done
+    else
+      vars+=("$1")
+    fi
+    shift
+  done
+  shift
+  local -a args=()
+  local f
+  for f in "$@"; do args+=(--config "$f"); done
+  env -i PATH="$PATH" HOME="${HOME:-/tmp}" "${vars[@]}" "$BIN" validate "${args[@]}" >"$out" 2>&1
+}
+expect_valid() { # expect_valid DESCRIPTION [VAR=VALUE|-VAR]... -- CONFIG...
+  local what=$1
+  shift
+  if validate "$TMP/out" "$@"; then pass "$what"; else fail "$what: $(tail -n 3 "$TMP/out" | tr '\n' ' ')"; fi
+}
+expect_missing() { # expect_missing DESCRIPTION NAME [VAR=VALUE|-VAR]... -- CONFIG...
+  local what=$1 name=$2
+  shift 2
+  if validate "$TMP/out" "$@"; then
+    fail "$what: validate passed"
+  elif grep -q "\"$name\"" "$TMP/out"; then
+    pass "$what: $(grep -o "environment variable \"$name\"[^(]*" "$TMP/out" | head -n 1)"
+  else
+    fail "$what: the error does not name $name: $(tail -n 2 "$TMP/out" | tr '\n' ' ')"
+  fi
+}
+
+echo "== configs (documented env: $ENV_EXAMPLE)"
+SIDECAR=configs/sidecar.yaml
+expect_valid "sidecar.yaml, TELEMETRY_TARGET=dash0" -- "$SIDECAR"
+expect_valid "sidecar.yaml, TELEMETRY_TARGET=collector (no DASH0_* needed)" \
+  TELEMETRY_TARGET=collector OTEL_COLLECTOR_ENDPOINT=gateway:4317 -DASH0_ENDPOINT -DASH0_AUTH_TOKEN -DASH0_DATASET -- "$SIDECAR"
+expect_valid "sidecar.yaml, TELEMETRY_TARGET=remote-collector" \
+  TELEMETRY_TARGET=remote-collector OTEL_COLLECTOR_ENDPOINT=gateway.example.com:4317 -DASH0_AUTH_TOKEN -- "$SIDECAR"
+expect_valid "sidecar.yaml, TELEMETRY_TARGET=disabled" TELEMETRY_TARGET=disabled -DASH0_ENDPOINT -DASH0_AUTH_TOKEN -- "$SIDECAR"
+expect_valid "sidecar.yaml with REDIS_URL (rediss://)" REDIS_URL=rediss://user:secret@redis.example.com:6380/0 -- "$SIDECAR"
+expect_valid "local.yaml over sidecar.yaml (make run), no Redis" TELEMETRY_TARGET=disabled -- "$SIDECAR" configs/local.yaml
+expect_valid "local.yaml over sidecar.yaml (make run), REDIS_URL set" TELEMETRY_TARGET=disabled REDIS_URL=redis://127.0.0.1:6379 -- "$SIDECAR" configs/local.yaml
+expect_valid "dash0-standin.yaml" STANDIN_OUTPUT_FILE="$TMP/standin.jsonl" -- configs/dash0-standin.yaml
+for f in configs/*.yaml configs/*.yml; do
+  [ -e "$f" ] || continue
+  case $(basename "$f") in sidecar.yaml | local.yaml | dash0-standin.yaml) continue ;; esac
+  expect_valid "$(basename "$f")" -- "$f"
+done
+
+echo "== required variables fail naming them"
+expect_missing "MACHINE_ID unset" MACHINE_ID -MACHINE_ID -- "$SIDECAR"
+expect_missing "MACHINE_ID empty" MACHINE_ID -MACHINE_ID MACHINE_ID= -- "$SIDECAR"
+expect_missing "dash0 without DASH0_ENDPOINT" DASH0_ENDPOINT -DASH0_ENDPOINT -- "$SIDECAR"
+expect_missing "dash0 without DASH0_AUTH_TOKEN" DASH0_AUTH_TOKEN -DASH0_AUTH_TOKEN -- "$SIDECAR"
+expect_missing "dash0 without DASH0_DATASET" DASH0_DATASET -DASH0_DATASET -- "$SIDECAR"
+expect_missing "collector without OTEL_COLLECTOR_ENDPOINT" OTEL_COLLECTOR_ENDPOINT TELEMETRY_TARGET=collector -- "$SIDECAR"
+expect_missing "remote-collector without OTEL_COLLECTOR_ENDPOINT" OTEL_COLLECTOR_ENDPOINT TELEMETRY_TARGET=remote-collector -- "$SIDECAR"
+expect_missing "TELEMETRY_TARGET misspelt" TELEMETRY_TARGET TELEMETRY_TARGET=dahs0 -- "$SIDECAR"
+expect_missing "stand-in without STANDIN_OUTPUT_FILE" STANDIN_OUTPUT_FILE -- configs/dash0-standin.yaml
+
+echo "== env file documents every variable"
+undocumented=()
+for name in $(grep -vE '^\s*#' "$SIDECAR" | grep -oE '\$\{env:[A-Za-z_][A-Za-z0-9_]*' | sed 's/.*env://' | sort -u); do
+  grep -qE "^#?$name=" "$ENV_EXAMPLE" || undocumented+=("$name")
+done
+if ((${#undocumented[@]})); then fail "$ENV_EXAMPLE lacks: ${undocumented[*]}"; else pass "$ENV_EXAMPLE lists every variable sidecar.yaml reads"; fi
+
+echo "== docker-compose.yml"
+if (cd scripts/composecheck && GOWORK=off go run . "$ROOT/docker-compose.yml") >"$TMP/compose" 2>&1; then :; fi
+grep -E '^(PASS|FAIL)' "$TMP/compose"
+FAILS=$((FAILS + $(grep -c '^FAIL' "$TMP/compose")))
+grep -qE '^(PASS|FAIL)' "$TMP/compose" || fail "composecheck did not run: $(tail -n 3 "$TMP/compose" | tr '\n' ' ')"
+# The otel-collector container's fixed environment (docker-compose.yml) on
+# top of the documented env file.
+while read -r _ host target; do
+  expect_valid "compose-mounted $target validates with the env file" \
+    COMFYUI_LOG_DIR=/var/log/comfyui OTELCOL_STORAGE_DIR=/var/lib/otelcol-comfy -- "$host"
+done < <(grep '^CONFIG ' "$TMP/compose")
+
+echo "== Prometheus alert rules"
+if command -v promtool >/dev/null; then
+  if promtool check rules deploy/prometheus/alerts.yml >"$TMP/promtool" 2>&1; then
+    pass "promtool check rules: $(grep -o '[0-9]* rules found' "$TMP/promtool")"
+  else
+    fail "promtool check rules: $(tr '\n' ' ' <"$TMP/promtool")"
+  fi
+  if (cd deploy/prometheus && promtool test rules alerts.test.yml) >"$TMP/promtest" 2>&1; then
+    pass "promtool test rules: each threshold fires above it and not below"
+  else
+    fail "promtool test rules: $(tr '\n' ' ' <"$TMP/promtest")"
+  fi
+elif [ "${SKIP_PROMTOOL:-0}" = 1 ]; then
+  skip "promtool not installed (SKIP_PROMTOOL=1); apt-get install prometheus"
+else
+  fail "promtool not installed: apt-get install -y --no-install-recommends prometheus (or SKIP_PROMTOOL=1 locally)"
+fi
+
+echo "== Dockerfile"
+DF=Dockerfile
+stages=$(grep -ciE '^FROM ' "$DF")
+((stages >= 2)) && pass "multi-stage ($stages stages)" || fail "Dockerfile has $stages stage(s)"
+grep -qE '^FROM golang:1\.26[^ ]* AS build' "$DF" && pass "builds on golang:1.26" || fail "first stage is not golang:1.26 AS build"
+final=$(grep -iE '^FROM ' "$DF" | tail -n 1)
+[[ $final =~ distroless/static|scratch ]] && pass "small static final image: ${final#FROM }" || fail "final image is not distroless/static or scratch: $final"
+grep -q 'CGO_ENABLED=0' "$DF" && pass "static build (CGO_ENABLED=0)" || fail "CGO_ENABLED=0 not set"
+grep -qE 'make collector' "$DF" && pass "built with ocb via 'make collector'" || fail "Dockerfile does not run 'make collector'"
+grep -q 'go.opentelemetry.io/collector/cmd/builder v0.159.0' internal/tools/go.mod &&
+  pass "ocb pinned at v0.159.0 (internal/tools/go.mod)" || fail "ocb is not pinned at v0.159.0 in internal/tools/go.mod"
+user=$(grep -E '^USER ' "$DF" | tail -n 1 | awk '{print $2}')
+[ -n "$user" ] && [[ ! $user =~ ^(0|root)(:|$) ]] && pass "runs as non-root ($user)" || fail "no non-root USER"
+grep -A1 -E '^HEALTHCHECK ' "$DF" | grep -q 'CMD' && pass "HEALTHCHECK: $(grep -A1 '^HEALTHCHECK' "$DF" | tail -n 1 | sed 's/^ *//')" || fail "no HEALTHCHECK"
+grep -q 'register("health"' cmd/comfyctl/health.go 2>/dev/null && pass "comfyctl health exists for the HEALTHCHECK" || fail "comfyctl health is missing"
+defined=" $(grep -oiE '^FROM .* AS [a-z0-9_-]+' "$DF" | awk '{print $NF}' | tr '\n' ' ')"
+bad_from=""
+for ref in $(grep -oE 'COPY --from=[^ ]+' "$DF" | sed 's/COPY --from=//'); do
+  [[ $defined == *" $ref "* ]] || bad_from+="$ref "
+done
+[ -z "$bad_from" ] && pass "every COPY --from names a stage" || fail "COPY --from names unknown stage(s): $bad_from"
+missing_src=""
+while read -r line; do
+  read -ra words <<<"$line"
+  srcs=("${words[@]:1:${#words[@]}-2}")
+  for s in "${srcs[@]}"; do
+    [[ $s == --* ]] && continue
+    compgen -G "$s" >/dev/null || missing_src+="$s "
+  done
+done < <(grep -E '^COPY ' "$DF" | grep -v -- '--from=')
+[ -z "$missing_src" ] && pass "every COPY source exists in the repository" || fail "COPY sources missing: $missing_src"
+grep -q '/etc/otelcol-comfy/sidecar.yaml' "$DF" && pass "image ships configs/sidecar.yaml as /etc/otelcol-comfy/sidecar.yaml" || fail "image does not ship the sidecar config"
+
+echo "== PM2 ecosystem"
+if command -v node >/dev/null; then
+  if node -e '
+    const apps = require(process.argv[1]).apps;
+    const re = /\/comfyui-([^/]+)-(out|error)\.log$/;
+    let bad = 0;
+    for (const a of apps.filter(a => a.name.startsWith("comfyui-"))) {
+      const inst = a.name.slice("comfyui-".length);
+      for (const [f, s] of [[a.out_file, "out"], [a.error_file, "error"]]) {
+        const m = re.exec(f || "");
+        if (!m || m[1] !== inst || m[2] !== s) { console.log("bad log file for " + a.name + ": " + f); bad++; }
+      }
+    }
+    if (!apps.some(a => a.name === "otelcol-comfy")) { console.log("no otelcol-comfy app"); bad++; }
+    if (apps.filter(a => a.name.startsWith("comfyui-gpu")).length < 2) { console.log("fewer than two comfyui-gpu apps"); bad++; }
+    process.exit(bad ? 1 : 0);' "$ROOT/deploy/ecosystem.config.js" >"$TMP/pm2" 2>&1; then
+    pass "ecosystem.config.js: comfyui-gpu0/gpu1 log to comfyui-<instance>-{out,error}.log, plus otelcol-comfy"
+  else
+    fail "ecosystem.config.js: $(tr '\n' ' ' <"$TMP/pm2")"
+  fi
+else
+  skip "node not installed: ecosystem.config.js not checked"
+fi
+
+echo "== scripts"
+for s in scripts/*.sh; do
+  bash -n "$s" 2>"$TMP/sh" && pass "bash -n $s" || fail "bash -n $s: $(cat "$TMP/sh")"
+done
+
+echo
+if ((FAILS)); then
+  echo "validate-configs: $FAILS check(s) FAILED"
+  exit 1
+fi
+echo "validate-configs: all checks passed"
