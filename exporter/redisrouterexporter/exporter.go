@@ -536,6 +536,89 @@ func (rc *recordContext) key(t *keyTemplate) string {
 	return rk.key
 }
 
+func (rc *recordContext) reset(lr plog.LogRecord) {
+	rc.lr = lr
+	rc.a = comfyAttrs{}
+	for i := range rc.recVal {
+		rc.recVal[i] = ""
+		rc.recPos[i] = math.MaxInt
+	}
+	classAttr := rc.e.cfg.ClassAttribute
+	for k, v := range lr.Attributes().All() {
+		if k == classAttr {
+			rc.a.class = v.AsString()
+		}
+		if strings.HasPrefix(k, "comfy.") || strings.HasPrefix(k, "exception.") {
+			rc.a.set(k, v)
+		}
+		if slots, ok := rc.e.attrToPh[k]; ok {
+			for _, sl := range slots {
+				if sl.pos < rc.recPos[sl.ph] {
+					if s := strings.TrimSpace(v.AsString()); s != "" {
+						rc.recVal[sl.ph] = s
+						rc.recPos[sl.ph] = sl.pos
+					}
+				}
+			}
+		}
+	}
+}
+
+func (a *comfyAttrs) set(k string, v pcommon.Value) {
+	num := func(dst *float64, has *bool) {
+		switch v.Type() {
+		case pcommon.ValueTypeDouble:
+			*dst, *has = v.Double(), true
+		case pcommon.ValueTypeInt:
+			*dst, *has = float64(v.Int()), true
+		}
+	}
+	switch k {
+	case "comfy.message":
+		a.message = v.AsString()
+	case "comfy.rule":
+		a.rule = v.AsString()
+	case "comfy.progress.kind":
+		a.kind = v.AsString()
+	case "comfy.progress.event":
+		a.event = v.AsString()
+	case "comfy.progress.rate_unit":
+		a.rateUnit = v.AsString()
+	case "comfy.progress.current":
+		num(&a.current, &a.hasCurrent)
+	case "comfy.progress.total":
+		num(&a.total, &a.hasTotal)
+	case "comfy.progress.percent":
+		num(&a.percent, &a.hasPercent)
+	case "comfy.progress.rate":
+		num(&a.rate, &a.hasRate)
+	case "comfy.progress.elapsed_seconds":
+		num(&a.elapsed, &a.hasElapsed)
+	case "comfy.progress.remaining_seconds":
+		num(&a.remaining, &a.hasRemaining)
+	case "comfy.failure.kind":
+		a.failureKind = v.AsString()
+	case "exception.type":
+		a.exceptionType = v.AsString()
+	case "exception.message":
+		a.exceptionMsg = v.AsString()
+	}
+}
+
+// raw returns placeholder ph's value as found (record, then scope, then
+// resource; names in configured order), "" when absent.
+func (rc *recordContext) raw(ph int) string {
+	if v := rc.recVal[ph]; v != "" {
+		return v
+	}
+	if !rc.scDone[ph] {
+		names := rc.e.cfg.Attributes[rc.e.phNames[ph]]
+		rc.scVal[ph] = lookupAttr(names, rc.scope, rc.res)
+		rc.scDone[ph] = true
+	}
+	return rc.scVal[ph]
+}
+
 // resourceDigest hashes the resource identity once per resource.
 func (rc *recordContext) resourceDigest() []byte {
 	if rc.resDigest == nil {
