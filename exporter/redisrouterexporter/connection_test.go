@@ -167,3 +167,17 @@ func TestCluster(t *testing.T) {
 	assert.Equal(t, "1", out, "the stream is on its own node")
 	assert.NotEqual(t, channelNode.Port, streamNode.Port)
 }
+
+func TestSentinel(t *testing.T) {
+	master := redistest.Start(t)
+	sentinel := redistest.StartSentinel(t, master, "comfymaster")
+	cfg := testConfig(nil)
+	cfg.Mode = ModeSentinel
+	cfg.MasterName = sentinel.MasterName
+	cfg.Addrs = []string{sentinel.Addr()}
+	e := newDirect(t, cfg)
+	require.NoError(t, e.pushLogs(context.Background(), makeLogs(failure("m1", "sentinel-job", "boom"), progress("m1", "j", 1, 2))))
+	n, err := client(t, master).XLen(context.Background(), "job:events:sentinel-job").Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n, "written to the master the Sentinel named")
+}
