@@ -40,8 +40,8 @@ func gpu0Records(uid string) []otlpRec {
 	id := func(s string) string { return uid + "-" + s }
 	bar := func(cur, total int, bar string, eta string) otlpRec {
 		return otlpRec{
-			Rec:     harness.Rec{ID: id("bar-" + strconv.Itoa(cur)), Body: fmt.Sprintf("%3d%%|%s| %d/%d [%s,  4.49it/s]", cur*100/total, bar, cur, total, eta)},
-			class:   "progress", current: float64(cur), total: float64(total),
+			Rec:   harness.Rec{ID: id("bar-" + strconv.Itoa(cur)), Body: fmt.Sprintf("%3d%%|%s| %d/%d [%s,  4.49it/s]", cur*100/total, bar, cur, total, eta)},
+			class: "progress", current: float64(cur), total: float64(total),
 		}
 	}
 	traceback := "Traceback (most recent call last):\n" +
