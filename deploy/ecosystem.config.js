@@ -81,7 +81,8 @@ module.exports = {
     {
       name: 'otelcol-comfy',
       script: env('OTELCOL_COMFY_BIN', '/usr/local/bin/otelcol-comfy'),
-      args: ['--config', env('OTELCOL_COMFY_CONFIG', '/etc/otelcol-comfy/sidecar.yaml')],
+      // The feature gate: see the poll_interval comment in configs/sidecar.yaml.
+      args: ['--config', env('OTELCOL_COMFY_CONFIG', '/etc/otelcol-comfy/sidecar.yaml'), '--feature-gates=stanza.synchronousLogEmitter'],
       interpreter: 'none',
       // Its own logs; not matched by the comfyui-*-out/error.log include.
       out_file: `${LOG_DIR}/otelcol-comfy-out.log`,

@@ -137,7 +137,7 @@ OTLP_HTTP_PORT=$(free_port)
   export OTELCOL_HEALTH_CHECK_ENDPOINT=127.0.0.1:$HEALTH_PORT
   export OTELCOL_METRICS_HOST=127.0.0.1 OTELCOL_METRICS_PORT=$METRICS_PORT
   export OTELCOL_PPROF_ENDPOINT=127.0.0.1:$(free_port)
-  exec "$BIN" --config "$ROOT/configs/sidecar.yaml"
+  exec "$BIN" --config "$ROOT/configs/sidecar.yaml" --feature-gates=stanza.synchronousLogEmitter
 ) >"$WORK/sidecar.log" 2>&1 &
 SIDECAR_PID=$!
 PIDS+=($SIDECAR_PID)

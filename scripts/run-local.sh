@@ -41,4 +41,4 @@ Write ComfyUI lines into the tailed file from another shell, e.g.:
 Each record is printed below with its comfy.* attributes. Ctrl-C stops.
 
 MSG
-exec "$BIN" --config "$ROOT/configs/sidecar.yaml" --config "$ROOT/configs/local.yaml"
+exec "$BIN" --config "$ROOT/configs/sidecar.yaml" --config "$ROOT/configs/local.yaml" --feature-gates=stanza.synchronousLogEmitter

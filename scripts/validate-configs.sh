@@ -198,6 +198,14 @@ else
   skip "node not installed: ecosystem.config.js not checked"
 fi
 
+echo "== the sidecar's command line"
+# Every way of starting the sidecar passes the same feature gate, and the e2e
+# harness tests with it (configs/sidecar.yaml, poll_interval comment).
+GATE='--feature-gates=stanza.synchronousLogEmitter'
+for f in Dockerfile deploy/ecosystem.config.js scripts/demo.sh scripts/run-local.sh tests/e2e/harness/sidecar.go; do
+  grep -qF -- "$GATE" "$f" && pass "$f starts the sidecar with $GATE" || fail "$f does not pass $GATE"
+done
+
 echo "== scripts"
 for s in scripts/*.sh; do
   bash -n "$s" 2>"$TMP/sh" && pass "bash -n $s" || fail "bash -n $s: $(cat "$TMP/sh")"

@@ -30,6 +30,8 @@ type Process struct {
 	// HealthPort is the health_check extension's port; 0 = no health check.
 	HealthPort int
 	LogPath    string
+	// Args follow --config on the command line (feature gates).
+	Args []string
 
 	tb testing.TB
 
@@ -54,6 +56,8 @@ type ProcessOptions struct {
 	ConfigPath string
 	Env        map[string]string
 	HealthPort int
+	// Args follow --config on the command line.
+	Args []string
 	// Dir holds the log file; default t.TempDir().
 	Dir string
 }
@@ -72,7 +76,7 @@ func NewProcess(tb testing.TB, o ProcessOptions) *Process {
 	}
 	p := &Process{
 		Name: name, Bin: CollectorBin(tb), ConfigPath: o.ConfigPath, Env: o.Env,
-		HealthPort: o.HealthPort, LogPath: filepath.Join(dir, name+".log"), tb: tb,
+		HealthPort: o.HealthPort, Args: o.Args, LogPath: filepath.Join(dir, name+".log"), tb: tb,
 		stopSampler: make(chan struct{}),
 	}
 	tb.Cleanup(func() {
@@ -99,7 +103,7 @@ func (p *Process) Start() error {
 	}
 	p.starts++
 	fmt.Fprintf(logf, "\n==== harness: start #%d of %s at %s ====\n", p.starts, p.Name, time.Now().UTC().Format(time.RFC3339Nano))
-	cmd := exec.Command(p.Bin, "--config", p.ConfigPath)
+	cmd := exec.Command(p.Bin, append([]string{"--config", p.ConfigPath}, p.Args...)...)
 	cmd.Env = os.Environ()
 	keys := make([]string, 0, len(p.Env))
 	for k := range p.Env {

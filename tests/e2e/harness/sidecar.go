@@ -27,6 +27,15 @@ type Sidecar struct {
 	Dataset    string
 }
 
+// SidecarArgs are the command-line flags the sidecar runs with in
+// production (Dockerfile CMD, deploy/ecosystem.config.js, docker-compose.yml,
+// scripts/demo.sh, scripts/run-local.sh; scripts/validate-configs.sh checks
+// they agree). stanza.synchronousLogEmitter hands each tailed line to the
+// pipeline as it is read instead of through a 100 ms batching buffer: it
+// removes up to 100 ms of progress latency, and the buffer is where a kill -9
+// could lose lines whose offsets were already committed.
+var SidecarArgs = []string{"--feature-gates=stanza.synchronousLogEmitter"}
+
 // SidecarOptions configure NewSidecar.
 type SidecarOptions struct {
 	MachineID string
@@ -76,7 +85,7 @@ func NewSidecar(tb testing.TB, o SidecarOptions) *Sidecar {
 	if cfg == "" {
 		cfg = SidecarConfig(tb)
 	}
-	s.Process = NewProcess(tb, ProcessOptions{Name: "sidecar", ConfigPath: cfg, Env: env, HealthPort: health, Dir: dir})
+	s.Process = NewProcess(tb, ProcessOptions{Name: "sidecar", ConfigPath: cfg, Env: env, HealthPort: health, Dir: dir, Args: SidecarArgs})
 	return s
 }
 
