@@ -137,34 +137,15 @@ const (
 	FieldRule             = "rule"
 )
 
-// Fields returns the XADD field/value pairs in a fixed order. Empty optional
-// fields are left out; the contract fields are always present.
+// Fields returns the XADD field/value pairs in a fixed order (the one
+// AppendFields defines). Empty optional fields are left out; the contract
+// fields are always present.
 func (f *Failure) Fields() []string {
-	out := make([]string, 0, 32)
-	out = append(out,
-		FieldEventType, EventTypeLog,
-		FieldTimestamp, f.Timestamp,
-		FieldMachineID, f.MachineID,
-		FieldJobID, f.JobID,
-		FieldLevel, LevelError,
-		FieldMessage, f.Message,
-		FieldEventID, f.EventID,
-	)
-	opt := func(k, v string) {
-		if v != "" {
-			out = append(out, k, v)
-		}
+	args := f.AppendFields(make([]any, 0, 34))
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a.(string)
 	}
-	opt(FieldKind, f.Kind)
-	opt(FieldExceptionType, f.ExceptionType)
-	opt(FieldExceptionMessage, f.ExceptionMessage)
-	opt(FieldSeverity, f.Severity)
-	opt(FieldServiceName, f.ServiceName)
-	opt(FieldInstance, f.Instance)
-	opt(FieldWorkflowID, f.WorkflowID)
-	opt(FieldTraceID, f.TraceID)
-	opt(FieldSpanID, f.SpanID)
-	opt(FieldRule, f.Rule)
 	return out
 }
 
