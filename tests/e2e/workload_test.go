@@ -389,9 +389,9 @@ func (l *ledger) exportLatency() *harness.Latencies {
 	return &out
 }
 
-// configDuration reads a duration setting (e.g. "max_age") from the
-// production config, resolving a ${env:X:-default} default.
-func configDuration(t testing.TB, key string) time.Duration {
+// configValue reads a scalar setting (e.g. "max_age", "limit_mib") from the
+// production config, resolving a ${env:X:-default} default; "" if absent.
+func configValue(t testing.TB, key string) string {
 	t.Helper()
 	b, err := os.ReadFile(harness.SidecarConfig(t))
 	if err != nil {
@@ -399,36 +399,37 @@ func configDuration(t testing.TB, key string) time.Duration {
 	}
 	m := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(key) + `:\s*(\S+)`).FindSubmatch(b)
 	if m == nil {
-		return 0
+		return ""
 	}
 	v := string(m[1])
 	if d := regexp.MustCompile(`:-([^}]+)}`).FindStringSubmatch(v); d != nil {
 		v = d[1]
 	}
-	dur, err := time.ParseDuration(strings.Trim(v, `"'`))
+	return strings.Trim(v, `"'`)
+}
+
+// configDuration is configValue as a duration (0 if absent).
+func configDuration(t testing.TB, key string) time.Duration {
+	t.Helper()
+	v := configValue(t, key)
+	if v == "" {
+		return 0
+	}
+	dur, err := time.ParseDuration(v)
 	if err != nil {
 		t.Fatalf("config %s: %q: %v", key, v, err)
 	}
 	return dur
 }
 
-// configInt reads an integer setting (e.g. "limit_mib") from the production
-// config, resolving a ${env:X:-default} default.
+// configInt is configValue as an integer (0 if absent).
 func configInt(t testing.TB, key string) int {
 	t.Helper()
-	b, err := os.ReadFile(harness.SidecarConfig(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(key) + `:\s*(\S+)`).FindSubmatch(b)
-	if m == nil {
+	v := configValue(t, key)
+	if v == "" {
 		return 0
 	}
-	v := string(m[1])
-	if d := regexp.MustCompile(`:-([^}]+)}`).FindStringSubmatch(v); d != nil {
-		v = d[1]
-	}
-	n, err := strconv.Atoi(strings.Trim(v, `"'`))
+	n, err := strconv.Atoi(v)
 	if err != nil {
 		t.Fatalf("config %s: %q: %v", key, v, err)
 	}
