@@ -25,23 +25,34 @@ import (
 	"github.com/comfy-sidecar/otelcol-comfy/exporter/redisrouterexporter/payload"
 )
 
-// Drop reasons (attribute `reason` of the dropped counter).
+// Drop reasons, indexes into a per-batch count; dropReasons holds the value
+// of the dropped counter's `reason` attribute.
 const (
-	reasonStale     = "stale"
-	reasonThrottled = "throttled"
-	reasonNoRoute   = "no_route"
-	reasonRejected  = "rejected"
+	reasonStale = iota
+	reasonThrottled
+	reasonNoRoute
+	reasonRejected
+	numDropReasons
 )
+
+var dropReasons = [numDropReasons]string{
+	reasonStale:     "stale",
+	reasonThrottled: "throttled",
+	reasonNoRoute:   "no_route",
+	reasonRejected:  "rejected",
+}
 
 type redisExporter struct {
 	cfg    *Config
 	logger *zap.Logger
 	tel    *metadata.TelemetryBuilder
 
-	routes   map[string]bool
 	channel  *keyTemplate
 	stream   *keyTemplate
 	fallback *keyTemplate
+
+	// Which classes are sent (cfg.Routes), as fields: read for every record.
+	sendProgress, sendFailure, sendOther bool
 
 	// now is time.Now; tests replace it.
 	now func() time.Time
@@ -51,30 +62,37 @@ type redisExporter struct {
 
 	throttle *throttler
 
-	// Placeholders by index (built-ins first) and, per attribute name, the
-	// placeholders it can fill: records are scanned once, not once per name.
-	phNames  []string
-	phIndex  map[string]int
-	attrToPh map[string][]phSlot
+	// Placeholders by index (built-ins first) and, per attribute name, what
+	// it means to the exporter (class, a comfypattern field, placeholders it
+	// can fill): records are scanned once, one lookup per attribute.
+	phNames   []string
+	phIndex   map[string]int
+	attrRoles *roleTable
 
-	maxLenArg string // failures.maxlen, formatted once
+	maxLenArg any // failures.maxlen, formatted and boxed once
 }
 
 func newRedisExporter(cfg *Config, set exporter.Settings) (*redisExporter, error) {
 	e := &redisExporter{
 		cfg:    cfg,
 		logger: set.Logger,
-		routes: map[string]bool{},
 		now:    time.Now,
 	}
 	for _, r := range cfg.Routes {
-		e.routes[r] = true
+		switch r {
+		case RouteProgress:
+			e.sendProgress = true
+		case RouteFailure:
+			e.sendFailure = true
+		case RouteOther:
+			e.sendOther = true
+		}
 	}
 	var err error
-	if e.channel, err = parseTemplate(cfg.Progress.Channel); err != nil && e.routes[RouteProgress] {
+	if e.channel, err = parseTemplate(cfg.Progress.Channel); err != nil && e.sendProgress {
 		return nil, fmt.Errorf("progress.channel: %w", err)
 	}
-	if e.routes[RouteFailure] || e.routes[RouteOther] {
+	if e.sendFailure || e.sendOther {
 		if e.stream, err = parseTemplate(cfg.Failures.Stream); err != nil {
 			return nil, fmt.Errorf("failures.stream: %w", err)
 		}
@@ -149,11 +167,52 @@ type op struct {
 	rec      recordRef
 	progress bool
 	key      string
-	body     []byte // PUBLISH payload
-	args     []any  // the whole XADD command
+	keyArg   any        // key boxed once per distinct key (see recordContext.key)
+	body     payloadArg // PUBLISH payload
+	failure  int        // XADD fields: index in batchBuffers.failures
 	fallback bool
 	throttle string // throttle key, "" when not throttled
 	cmd      redis.Cmder
+}
+
+// payloadArg hands a PUBLISH payload to go-redis without a copy or an
+// allocation: go-redis writes an encoding.BinaryMarshaler as a bulk string,
+// and a pointer fits an interface value as it is, where a []byte would be
+// boxed on the heap once per record.
+type payloadArg struct{ b []byte }
+
+func (p *payloadArg) MarshalBinary() ([]byte, error) { return p.b, nil }
+
+// batchBuffers are the per-push scratch buffers: the planned commands, the
+// progress payloads (one arena) and the PUBLISH argument lists. They are
+// pooled because a push of 500 progress records otherwise allocates ~250 kB
+// that the GC must clear and return right away, a large share of the
+// exporter's cost at high rates.
+type batchBuffers struct {
+	ops      []op
+	arena    []byte
+	args     []any
+	failures []payload.Failure // kept apart from ops: progress ops stay small
+}
+
+// maxPooledArena bounds what the pool keeps: an unusually large batch is
+// served, then its buffers are left to the GC instead of being held.
+const maxPooledArena = 4 << 20
+
+var batchPool = sync.Pool{New: func() any { return new(batchBuffers) }}
+
+func getBatchBuffers() *batchBuffers { return batchPool.Get().(*batchBuffers) }
+
+func putBatchBuffers(b *batchBuffers) {
+	if cap(b.arena) > maxPooledArena {
+		return
+	}
+	// Drop references (commands, payloads, strings) before pooling.
+	clear(b.ops)
+	clear(b.args)
+	clear(b.failures)
+	b.ops, b.arena, b.args, b.failures = b.ops[:0], b.arena[:0], b.args[:0], b.failures[:0]
+	batchPool.Put(b)
 }
 
 // recordRef locates a record inside the plog.Logs being pushed.
@@ -168,10 +227,12 @@ func (e *redisExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	}
 
 	now := e.now()
-	ops, dropped := e.plan(ld, now)
+	buf := getBatchBuffers()
+	defer putBatchBuffers(buf)
+	ops, dropped := e.plan(ld, now, buf)
 	for reason, n := range dropped {
 		if n > 0 {
-			e.tel.ExporterRedisrouterDropped.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", reason)))
+			e.tel.ExporterRedisrouterDropped.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", dropReasons[reason])))
 		}
 	}
 	if len(ops) == 0 {
@@ -179,6 +240,18 @@ func (e *redisExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	}
 
 	expire := e.expireKeys(ops)
+	// Argument lists of the whole batch, cut from one slice sized up front.
+	need := 0
+	for i := range ops {
+		if ops[i].progress {
+			need += 3
+		} else {
+			need += 6 + payload.MaxFailureFields
+		}
+	}
+	if cap(buf.args) < need {
+		buf.args = make([]any, 0, need)
+	}
 	start := time.Now()
 	// One round trip: all commands of the batch in one pipeline. Per-command
 	// errors are read back below; Pipelined's own error is just the first.
@@ -186,10 +259,21 @@ func (e *redisExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		for i := range ops {
 			o := &ops[i]
 			if o.progress {
-				o.cmd = p.Publish(ctx, o.key, o.body)
+				// PUBLISH as Publish builds it, with the argument list cut
+				// from one batch slice and nothing boxed per record: one
+				// allocation (the command) instead of four.
+				n := len(buf.args)
+				buf.args = append(buf.args, "publish", o.keyArg, &o.body)
+				cmd := redis.NewIntCmd(ctx, buf.args[n:n+3:n+3]...)
+				_ = p.Process(ctx, cmd)
+				o.cmd = cmd
 			} else {
-				// Do with prebuilt arguments: XAdd would re-box every field.
-				o.cmd = p.Do(ctx, o.args...)
+				// XADD through Do with the arguments built here: XAdd
+				// would copy and box every field of every record.
+				n := len(buf.args)
+				buf.args = append(buf.args, "xadd", o.keyArg, "maxlen", "~", e.maxLenArg, "*")
+				buf.args = buf.failures[o.failure].AppendFields(buf.args)
+				o.cmd = p.Do(ctx, buf.args[n:len(buf.args):len(buf.args)]...)
 			}
 		}
 		for _, k := range expire {
@@ -248,7 +332,7 @@ func (e *redisExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		e.tel.ExporterRedisrouterFallback.Add(ctx, fallback)
 	}
 	if rejected > 0 {
-		e.tel.ExporterRedisrouterDropped.Add(ctx, rejected, metric.WithAttributes(attribute.String("reason", reasonRejected)))
+		e.tel.ExporterRedisrouterDropped.Add(ctx, rejected, metric.WithAttributes(attribute.String("reason", dropReasons[reasonRejected])))
 		e.logger.Error("Redis rejected records; they are dropped (retrying cannot help)",
 			zap.Int64("records", rejected), zap.String("error", e.safeErr(permErr)))
 	}
@@ -335,10 +419,15 @@ func isPermanent(err error) bool {
 	return false
 }
 
-// plan turns records into Redis commands, in record order.
-func (e *redisExporter) plan(ld plog.Logs, now time.Time) ([]op, map[string]int) {
-	dropped := map[string]int{}
-	ops := make([]op, 0, ld.LogRecordCount())
+// plan turns records into Redis commands, in record order, in buf's
+// buffers.
+func (e *redisExporter) plan(ld plog.Logs, now time.Time, buf *batchBuffers) ([]op, [numDropReasons]int) {
+	var dropped [numDropReasons]int
+	n := ld.LogRecordCount()
+	if cap(buf.ops) < n {
+		buf.ops = make([]op, 0, n)
+	}
+	ops := buf.ops[:0]
 	var throttled map[string]int // throttle key -> index in ops of the latest candidate
 	// Reused for every record: resolved per record, consumed before the next.
 	rc := recordContext{
@@ -346,20 +435,34 @@ func (e *redisExporter) plan(ld plog.Logs, now time.Time) ([]op, map[string]int)
 		recVal: make([]string, len(e.phNames)),
 		recPos: make([]int, len(e.phNames)),
 		scVal:  make([]string, len(e.phNames)),
-		scDone: make([]bool, len(e.phNames)),
+		scPos:  make([]int, len(e.phNames)),
+		resVal: make([]string, len(e.phNames)),
 	}
 	// Progress payloads are appended to one buffer per batch.
-	arena := make([]byte, 0, 512*ld.LogRecordCount())
+	arena := buf.arena[:0]
+	if want := 512 * n; cap(arena) < want {
+		arena = make([]byte, 0, want)
+	}
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
 		rc.res = rl.Resource().Attributes()
-		rc.resDigest = nil
+		rc.resDigest = rc.resDigest[:0]
+		// Placeholder values from the resource: one scan per resource.
+		clear(rc.resVal)
+		rc.scan(rc.res, rc.resVal, rc.scPos)
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			sl := sls.At(j)
 			rc.scope = sl.Scope().Attributes()
-			clear(rc.scDone) // scope/resource values are resolved once per scope
+			// Scope values, else the resource's: one scan per scope.
+			clear(rc.scVal)
+			rc.scan(rc.scope, rc.scVal, rc.scPos)
+			for ph, v := range rc.scVal {
+				if v == "" {
+					rc.scVal[ph] = rc.resVal[ph]
+				}
+			}
 			lrs := sl.LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				rc.reset(lrs.At(k))
@@ -369,7 +472,7 @@ func (e *redisExporter) plan(ld plog.Logs, now time.Time) ([]op, map[string]int)
 					class = RouteOther
 				}
 				switch {
-				case class == RouteProgress && e.routes[RouteProgress]:
+				case class == RouteProgress && e.sendProgress:
 					if e.cfg.Progress.MaxAge > 0 && isStale(rc.lr, now, e.cfg.Progress.MaxAge) {
 						dropped[reasonStale]++
 						continue
@@ -397,8 +500,8 @@ func (e *redisExporter) plan(ld plog.Logs, now time.Time) ([]op, map[string]int)
 						throttled[tkey] = len(ops)
 					}
 					ops = append(ops, o)
-				case class == RouteFailure && e.routes[RouteFailure], class == RouteOther && e.routes[RouteOther]:
-					o := e.failureOp(&rc, now)
+				case class == RouteFailure && e.sendFailure, class == RouteOther && e.sendOther:
+					o := e.failureOp(&rc, now, buf)
 					o.rec = ref
 					ops = append(ops, o)
 				default:
@@ -414,8 +517,11 @@ func (e *redisExporter) plan(ld plog.Logs, now time.Time) ([]op, map[string]int)
 				kept = append(kept, o)
 			}
 		}
+		clear(ops[len(kept):]) // so that clearing buf.ops before pooling is enough
 		ops = kept
 	}
+	// Back to buf, so the (possibly grown) buffers are pooled.
+	buf.ops, buf.arena = ops, arena
 	return ops, dropped
 }
 
@@ -455,13 +561,69 @@ func (e *redisExporter) indexPlaceholders() {
 		}
 	}
 	e.phIndex = map[string]int{}
-	e.attrToPh = map[string][]phSlot{}
+	roles := map[string]attrRole{}
+	for name, f := range comfyFieldByName {
+		roles[name] = attrRole{field: f}
+	}
 	for i, name := range e.phNames {
 		e.phIndex[name] = i
 		for pos, attr := range e.cfg.Attributes[name] {
-			e.attrToPh[attr] = append(e.attrToPh[attr], phSlot{ph: i, pos: pos})
+			r := roles[attr]
+			r.slots = append(r.slots, phSlot{ph: i, pos: pos})
+			roles[attr] = r
 		}
 	}
+	r := roles[e.cfg.ClassAttribute]
+	r.class = true
+	roles[e.cfg.ClassAttribute] = r
+	e.attrRoles = newRoleTable(roles)
+}
+
+// attrRole is what a record attribute name means to the exporter; one name
+// can be several things (comfy.instance is a field and a placeholder).
+type attrRole struct {
+	class bool       // the class attribute (comfy.class)
+	field comfyField // a comfypattern attribute, fieldNone otherwise
+	slots []phSlot   // placeholders it can fill
+}
+
+// comfyField names the comfypattern attributes (docs/attributes.md) that the
+// payloads carry.
+type comfyField uint8
+
+const (
+	fieldNone comfyField = iota
+	fieldMessage
+	fieldRule
+	fieldKind
+	fieldEvent
+	fieldRateUnit
+	fieldCurrent
+	fieldTotal
+	fieldPercent
+	fieldRate
+	fieldElapsed
+	fieldRemaining
+	fieldFailureKind
+	fieldExceptionType
+	fieldExceptionMessage
+)
+
+var comfyFieldByName = map[string]comfyField{
+	"comfy.message":                    fieldMessage,
+	"comfy.rule":                       fieldRule,
+	"comfy.progress.kind":              fieldKind,
+	"comfy.progress.event":             fieldEvent,
+	"comfy.progress.rate_unit":         fieldRateUnit,
+	"comfy.progress.current":           fieldCurrent,
+	"comfy.progress.total":             fieldTotal,
+	"comfy.progress.percent":           fieldPercent,
+	"comfy.progress.rate":              fieldRate,
+	"comfy.progress.elapsed_seconds":   fieldElapsed,
+	"comfy.progress.remaining_seconds": fieldRemaining,
+	"comfy.failure.kind":               fieldFailureKind,
+	"exception.type":                   fieldExceptionType,
+	"exception.message":                fieldExceptionMessage,
 }
 
 // comfyAttrs are the record attributes comfypattern sets (docs/attributes.md),
@@ -488,24 +650,30 @@ type recordContext struct {
 	recVal []string // placeholder values found on the record
 	recPos []int    // position of the name that matched (lower wins)
 	scVal  []string // placeholder values from scope, then resource
-	scDone []bool
+	scPos  []int    // scratch for scan
+	resVal []string // placeholder values from the resource
 
-	resDigest []byte // hash of the resource attributes, once per resource
+	resDigest []byte // hash of the resource attributes, once per resource; empty until needed
 
 	// Consecutive records mostly share their key (same machine, same job):
 	// the last rendering per template is reused when its inputs match.
 	keyCache []renderedKey // one per template (at most three)
+
+	ts  payload.TimestampAppender // reuses the date and minute across records
+	ids eventHasher               // reuses one SHA-256 state across records
 }
 
 type renderedKey struct {
 	tmpl   *keyTemplate
 	inputs []string
 	key    string
+	boxed  any // key as an interface value, for go-redis's argument list
 }
 
 // key renders t for the current record, reusing the previous rendering when
-// the record's placeholder values are the same.
-func (rc *recordContext) key(t *keyTemplate) string {
+// the record's placeholder values are the same. It returns the key also
+// boxed, so that a batch of records for one channel boxes it once.
+func (rc *recordContext) key(t *keyTemplate) (string, any) {
 	var rk *renderedKey
 	for i := range rc.keyCache {
 		if rc.keyCache[i].tmpl == t {
@@ -522,7 +690,7 @@ func (rc *recordContext) key(t *keyTemplate) string {
 			}
 		}
 		if same {
-			return rk.key
+			return rk.key, rk.boxed
 		}
 	} else {
 		rc.keyCache = append(rc.keyCache, renderedKey{tmpl: t})
@@ -533,7 +701,8 @@ func (rc *recordContext) key(t *keyTemplate) string {
 		rk.inputs = append(rk.inputs, rc.raw(ph))
 	}
 	rk.key = t.render(rc.keyPart)
-	return rk.key
+	rk.boxed = rk.key
+	return rk.key, rk.boxed
 }
 
 func (rc *recordContext) reset(lr plog.LogRecord) {
@@ -543,28 +712,22 @@ func (rc *recordContext) reset(lr plog.LogRecord) {
 		rc.recVal[i] = ""
 		rc.recPos[i] = math.MaxInt
 	}
-	classAttr := rc.e.cfg.ClassAttribute
 	for k, v := range lr.Attributes().All() {
-		if k == classAttr {
+		role := rc.e.attrRoles.get(k)
+		if role == nil {
+			continue
+		}
+		if role.class {
 			rc.a.class = v.AsString()
 		}
-		if strings.HasPrefix(k, "comfy.") || strings.HasPrefix(k, "exception.") {
-			rc.a.set(k, v)
+		if role.field != fieldNone {
+			rc.a.set(role.field, v)
 		}
-		if slots, ok := rc.e.attrToPh[k]; ok {
-			for _, sl := range slots {
-				if sl.pos < rc.recPos[sl.ph] {
-					if s := strings.TrimSpace(v.AsString()); s != "" {
-						rc.recVal[sl.ph] = s
-						rc.recPos[sl.ph] = sl.pos
-					}
-				}
-			}
-		}
+		role.fill(v, rc.recVal, rc.recPos)
 	}
 }
 
-func (a *comfyAttrs) set(k string, v pcommon.Value) {
+func (a *comfyAttrs) set(f comfyField, v pcommon.Value) {
 	num := func(dst *float64, has *bool) {
 		switch v.Type() {
 		case pcommon.ValueTypeDouble:
@@ -573,34 +736,34 @@ func (a *comfyAttrs) set(k string, v pcommon.Value) {
 			*dst, *has = float64(v.Int()), true
 		}
 	}
-	switch k {
-	case "comfy.message":
+	switch f {
+	case fieldMessage:
 		a.message = v.AsString()
-	case "comfy.rule":
+	case fieldRule:
 		a.rule = v.AsString()
-	case "comfy.progress.kind":
+	case fieldKind:
 		a.kind = v.AsString()
-	case "comfy.progress.event":
+	case fieldEvent:
 		a.event = v.AsString()
-	case "comfy.progress.rate_unit":
+	case fieldRateUnit:
 		a.rateUnit = v.AsString()
-	case "comfy.progress.current":
+	case fieldCurrent:
 		num(&a.current, &a.hasCurrent)
-	case "comfy.progress.total":
+	case fieldTotal:
 		num(&a.total, &a.hasTotal)
-	case "comfy.progress.percent":
+	case fieldPercent:
 		num(&a.percent, &a.hasPercent)
-	case "comfy.progress.rate":
+	case fieldRate:
 		num(&a.rate, &a.hasRate)
-	case "comfy.progress.elapsed_seconds":
+	case fieldElapsed:
 		num(&a.elapsed, &a.hasElapsed)
-	case "comfy.progress.remaining_seconds":
+	case fieldRemaining:
 		num(&a.remaining, &a.hasRemaining)
-	case "comfy.failure.kind":
+	case fieldFailureKind:
 		a.failureKind = v.AsString()
-	case "exception.type":
+	case fieldExceptionType:
 		a.exceptionType = v.AsString()
-	case "exception.message":
+	case fieldExceptionMessage:
 		a.exceptionMsg = v.AsString()
 	}
 }
@@ -611,18 +774,40 @@ func (rc *recordContext) raw(ph int) string {
 	if v := rc.recVal[ph]; v != "" {
 		return v
 	}
-	if !rc.scDone[ph] {
-		names := rc.e.cfg.Attributes[rc.e.phNames[ph]]
-		rc.scVal[ph] = lookupAttr(names, rc.scope, rc.res)
-		rc.scDone[ph] = true
-	}
 	return rc.scVal[ph]
+}
+
+// scan fills val with the placeholder values found in m: for each
+// placeholder the non-blank value of the first name in its configured list
+// (pos is scratch). One pass over m, one lookup per attribute.
+func (rc *recordContext) scan(m pcommon.Map, val []string, pos []int) {
+	for i := range pos {
+		pos[i] = math.MaxInt
+	}
+	for k, v := range m.All() {
+		if role := rc.e.attrRoles.get(k); role != nil {
+			role.fill(v, val, pos)
+		}
+	}
+}
+
+// fill records v for the placeholders this attribute can fill, where its
+// name ranks before the one already found (pos). Blank values do not count.
+func (r *attrRole) fill(v pcommon.Value, val []string, pos []int) {
+	for _, sl := range r.slots {
+		if sl.pos < pos[sl.ph] {
+			if s := strings.TrimSpace(v.AsString()); s != "" {
+				val[sl.ph] = s
+				pos[sl.ph] = sl.pos
+			}
+		}
+	}
 }
 
 // resourceDigest hashes the resource identity once per resource.
 func (rc *recordContext) resourceDigest() []byte {
-	if rc.resDigest == nil {
-		rc.resDigest = resourceDigest(rc.res)
+	if len(rc.resDigest) == 0 {
+		rc.resDigest = rc.ids.resourceDigest(rc.res, rc.resDigest)
 	}
 	return rc.resDigest
 }
@@ -647,19 +832,6 @@ func (rc *recordContext) keyPart(name string) string {
 		return "unknown"
 	}
 	return s
-}
-
-func lookupAttr(names []string, maps ...pcommon.Map) string {
-	for _, m := range maps {
-		for _, n := range names {
-			if v, ok := m.Get(n); ok {
-				if s := strings.TrimSpace(v.AsString()); s != "" {
-					return s
-				}
-			}
-		}
-	}
-	return ""
 }
 
 // recordTime is the record timestamp, else observed, else now.
@@ -708,7 +880,7 @@ func (e *redisExporter) progressOp(rc *recordContext, now time.Time, arena []byt
 		(a.hasCurrent && a.hasTotal && a.total > 0 && a.current >= a.total)
 	var tsBuf [32]byte
 	p := payload.Progress{
-		Timestamp:   string(payload.AppendTimestamp(tsBuf[:0], ts)),
+		Timestamp:   string(rc.ts.Append(tsBuf[:0], ts)),
 		TimestampMs: ts.UnixMilli(),
 		MachineID:   rc.machineID(),
 		Message:     body,
@@ -724,10 +896,11 @@ func (e *redisExporter) progressOp(rc *recordContext, now time.Time, arena []byt
 	// Full slice expression: a later append to the arena never writes into
 	// this payload's capacity.
 	body2 := arena[start:len(arena):len(arena)]
-	return op{progress: true, key: rc.key(e.channel), body: body2}, final, arena
+	key, keyArg := rc.key(e.channel)
+	return op{progress: true, key: key, keyArg: keyArg, body: payloadArg{b: body2}}, final, arena
 }
 
-func (e *redisExporter) failureOp(rc *recordContext, now time.Time) op {
+func (e *redisExporter) failureOp(rc *recordContext, now time.Time, buf *batchBuffers) op {
 	lr := rc.lr
 	a := &rc.a
 	msg := cleanText(lr.Body().AsString())
@@ -744,9 +917,10 @@ func (e *redisExporter) failureOp(rc *recordContext, now time.Time) op {
 		sev = lr.SeverityNumber().String()
 	}
 	var tsBuf [32]byte
-	f := payload.Failure{
-		EventID:          eventID(lr, rc.resourceDigest()),
-		Timestamp:        string(payload.AppendTimestamp(tsBuf[:0], recordTime(lr, now))),
+	o := op{failure: len(buf.failures)}
+	buf.failures = append(buf.failures, payload.Failure{
+		EventID:          rc.ids.id(lr, rc.resourceDigest()),
+		Timestamp:        string(rc.ts.Append(tsBuf[:0], recordTime(lr, now))),
 		MachineID:        rc.machineID(),
 		JobID:            rc.raw(phJob),
 		Message:          msg,
@@ -758,23 +932,20 @@ func (e *redisExporter) failureOp(rc *recordContext, now time.Time) op {
 		Instance:         rc.raw(phInstance),
 		WorkflowID:       rc.raw(phWorkflow),
 		Rule:             a.rule,
-	}
+	})
+	f := &buf.failures[o.failure]
 	if id := lr.TraceID(); !id.IsEmpty() {
 		f.TraceID = id.String()
 	}
 	if id := lr.SpanID(); !id.IsEmpty() {
 		f.SpanID = id.String()
 	}
-	o := op{}
 	if e.stream.uses(PlaceholderJobID) && f.JobID == "" {
-		o.key = rc.key(e.fallback)
+		o.key, o.keyArg = rc.key(e.fallback)
 		o.fallback = true
 	} else {
-		o.key = rc.key(e.stream)
+		o.key, o.keyArg = rc.key(e.stream)
 	}
-	o.args = make([]any, 0, 6+2*16)
-	o.args = append(o.args, "xadd", o.key, "maxlen", "~", e.maxLenArg, "*")
-	o.args = f.AppendFields(o.args)
 	return o
 }
 

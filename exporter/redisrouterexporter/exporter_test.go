@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/comfy-sidecar/otelcol-comfy/exporter/redisrouterexporter/payload"
@@ -450,4 +451,64 @@ func TestPermanentRejectionIsDropped(t *testing.T) {
 	assert.Equal(t, int64(1), e.counter(t, "dropped", attribute.String("reason", "rejected")))
 	n, _ := c.XLen(context.Background(), "job:events:fine").Result()
 	assert.Equal(t, int64(1), n)
+}
+
+// Placeholder values resolve per record: the record's attributes, then its
+// scope's, then its resource's; within one level the first configured name
+// wins wherever it sits in the map; blank values do not count; and nothing
+// carries over from one scope or resource to the next (the exporter scans
+// each scope and resource once and reuses the keys it renders).
+func TestPlaceholderPrecedenceAcrossLevels(t *testing.T) {
+	cfg := testConfig(nil)
+	e, err := newRedisExporter(cfg, exporterSettingsForBench())
+	require.NoError(t, err)
+
+	ld := plog.NewLogs()
+	addRecord := func(sl plog.ScopeLogs, attrs map[string]string) {
+		lr := sl.LogRecords().AppendEmpty()
+		lr.Body().SetStr("boom")
+		lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+		lr.Attributes().PutStr("comfy.class", "failure")
+		for k, v := range attrs {
+			lr.Attributes().PutStr(k, v)
+		}
+	}
+	// Resource 1: job from the resource (emerge.job_id before comfy.job_id
+	// in the map, but job.id ranks first when present).
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("machine.id", "m1")
+	rl.Resource().Attributes().PutStr("comfy.job_id", "res-third")
+	rl.Resource().Attributes().PutStr("emerge.job_id", "res-second")
+	sl := rl.ScopeLogs().AppendEmpty()
+	addRecord(sl, nil)                                          // 0: resource, second name beats third
+	addRecord(sl, map[string]string{"comfy.job_id": "rec-3rd"}) // 1: record beats resource
+	addRecord(sl, map[string]string{"job.id": "   "})           // 2: blank record value falls through
+	sl = rl.ScopeLogs().AppendEmpty()
+	sl.Scope().Attributes().PutStr("comfy.job_id", "scope-third")
+	addRecord(sl, nil) // 3: scope beats resource, even with a lower-ranked name
+	sl = rl.ScopeLogs().AppendEmpty()
+	addRecord(sl, nil) // 4: the previous scope's value does not carry over
+	// Resource 2: no job anywhere, another machine.
+	rl = ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("host.name", "m2")
+	sl = rl.ScopeLogs().AppendEmpty()
+	addRecord(sl, nil)                                                    // 5: fallback stream of m2
+	addRecord(sl, map[string]string{"job.id": "j", "emerge.job_id": "x"}) // 6: first name wins on the record
+
+	buf := getBatchBuffers()
+	defer putBatchBuffers(buf)
+	ops, _ := e.plan(ld, time.Now(), buf)
+	var keys []string
+	for _, o := range ops {
+		keys = append(keys, o.key)
+	}
+	assert.Equal(t, []string{
+		"job:events:res-second",
+		"job:events:rec-3rd",
+		"job:events:res-second",
+		"job:events:scope-third",
+		"job:events:res-second",
+		"machine:m2:failures",
+		"job:events:j",
+	}, keys)
 }

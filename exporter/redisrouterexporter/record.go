@@ -19,25 +19,32 @@ import (
 var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]`)
 
 // cleanText strips ANSI escapes, turns CRLF into LF and keeps, for each line,
-// only the last carriage-return state (what a terminal would show). Newlines
-// are kept: a traceback stays whole.
+// only the last carriage-return state (what a terminal would show), and
+// makes the text valid UTF-8. Newlines are kept: a traceback stays whole.
 func cleanText(s string) string {
+	return strings.ToValidUTF8(stripTerminal(s), "\uFFFD")
+}
+
+// stripTerminal is cleanText without the UTF-8 repair, for callers whose
+// encoder repairs it anyway.
+func stripTerminal(s string) string {
 	if strings.IndexByte(s, 0x1b) >= 0 {
 		s = ansiRE.ReplaceAllString(s, "")
 	}
 	if strings.IndexByte(s, '\r') < 0 {
-		return strings.ToValidUTF8(s, "\uFFFD")
+		return s
 	}
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
 		lines[i] = lastCRState(l)
 	}
-	return strings.ToValidUTF8(strings.Join(lines, "\n"), "\uFFFD")
+	return strings.Join(lines, "\n")
 }
 
-// cleanLine is cleanText for one-line messages, trimmed.
-func cleanLine(s string) string { return strings.TrimSpace(cleanText(s)) }
+// cleanLine is stripTerminal for one-line messages, trimmed. It leaves
+// invalid UTF-8 to the JSON encoder, which replaces it (payload.AppendProgress).
+func cleanLine(s string) string { return strings.TrimSpace(stripTerminal(s)) }
 
 func lastCRState(l string) string {
 	if strings.IndexByte(l, '\r') < 0 {
@@ -65,56 +72,92 @@ var fileNameAttrs = []string{"log.file.path", "log.file.name"}
 // and either its file name+position (when file_log recorded them) or its
 // observed timestamp.
 func eventID(lr plog.LogRecord, resDigest []byte) string {
-	h := sha256.New()
-	h.Write(resDigest)
-	var num [8]byte
-	put := func(v uint64) { binary.BigEndian.PutUint64(num[:], v); h.Write(num[:]) }
-	put(uint64(lr.Timestamp()))
+	var h eventHasher
+	return h.id(lr, resDigest)
+}
+
+// eventHasher computes event ids with one SHA-256 state and one buffer,
+// reused across the records of a batch. The hash input is built in the
+// buffer and written at once: the same bytes, so the same ids, as writing
+// each part (TestEventIDIsStableAcrossReleases).
+type eventHasher struct {
+	h    hash.Hash
+	buf  []byte
+	sum  [sha256.Size]byte
+	keys []string // resource attribute names, for sorting
+}
+
+func (eh *eventHasher) id(lr plog.LogRecord, resDigest []byte) string {
+	if eh.h == nil {
+		eh.h = sha256.New()
+	}
+	b := append(eh.buf[:0], resDigest...)
+	b = binary.BigEndian.AppendUint64(b, uint64(lr.Timestamp()))
 	attrs := lr.Attributes()
 	hasPos := false
+	attr := func(k string, v pcommon.Value) {
+		b = append(b, k...)
+		b = append(b, '=')
+		b = append(b, v.AsString()...)
+		b = append(b, 0)
+	}
 	for _, k := range filePositionAttrs {
 		if v, ok := attrs.Get(k); ok {
 			hasPos = true
-			h.Write([]byte(k + "=" + v.AsString() + "\x00"))
+			attr(k, v)
 		}
 	}
 	for _, k := range fileNameAttrs {
 		if v, ok := attrs.Get(k); ok {
-			h.Write([]byte(k + "=" + v.AsString() + "\x00"))
+			attr(k, v)
 		}
 	}
 	if !hasPos {
-		put(uint64(lr.ObservedTimestamp()))
+		b = binary.BigEndian.AppendUint64(b, uint64(lr.ObservedTimestamp()))
 	}
-	put(uint64(lr.SeverityNumber()))
+	b = binary.BigEndian.AppendUint64(b, uint64(lr.SeverityNumber()))
 	tid, sid := lr.TraceID(), lr.SpanID()
-	h.Write(tid[:])
-	h.Write(sid[:])
-	h.Write([]byte(lr.Body().AsString()))
-	sum := h.Sum(nil)
+	b = append(b, tid[:]...)
+	b = append(b, sid[:]...)
+	b = append(b, lr.Body().AsString()...)
+	eh.h.Reset()
+	eh.h.Write(b)
+	eh.buf = b
+	sum := eh.h.Sum(eh.sum[:0])
 	return hex.EncodeToString(sum[:16])
 }
 
 // resourceDigest hashes the resource attributes (sorted), computed once per
 // resource and mixed into each record's event id.
 func resourceDigest(res pcommon.Map) []byte {
-	h := sha256.New()
-	writeSortedMap(h, res)
-	return h.Sum(nil)
+	var h eventHasher
+	return h.resourceDigest(res, nil)
 }
 
-func writeSortedMap(h hash.Hash, m pcommon.Map) {
-	keys := make([]string, 0, m.Len())
-	m.Range(func(k string, _ pcommon.Value) bool { keys = append(keys, k); return true })
-	slices.Sort(keys)
-	for _, k := range keys {
-		v, _ := m.Get(k)
-		h.Write([]byte(k))
-		h.Write([]byte{0})
-		h.Write([]byte(v.AsString()))
-		h.Write([]byte{0})
+// resourceDigest appends to dst the hash of m's attributes, sorted by name:
+// name, 0, value as a string, 0 for each, then 1.
+func (eh *eventHasher) resourceDigest(m pcommon.Map, dst []byte) []byte {
+	if eh.h == nil {
+		eh.h = sha256.New()
 	}
-	h.Write([]byte{1})
+	eh.keys = eh.keys[:0]
+	for k := range m.All() {
+		eh.keys = append(eh.keys, k)
+	}
+	slices.Sort(eh.keys)
+	b := eh.buf[:0]
+	for _, k := range eh.keys {
+		v, _ := m.Get(k)
+		b = append(b, k...)
+		b = append(b, 0)
+		b = append(b, v.AsString()...)
+		b = append(b, 0)
+	}
+	b = append(b, 1)
+	eh.h.Reset()
+	eh.h.Write(b)
+	eh.buf = b
+	return eh.h.Sum(dst)
 }
 
 // throttler remembers when each channel+job last got an update.

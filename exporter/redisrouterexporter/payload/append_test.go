@@ -3,6 +3,8 @@ package payload
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,6 +61,29 @@ func TestAppendTimestamp(t *testing.T) {
 	}
 }
 
+// TimestampAppender renders every time as FormatTimestamp does, whether its
+// cached minute is reused (consecutive times) or not (jumps, minute and day
+// boundaries, zones, out-of-range years).
+func TestTimestampAppender(t *testing.T) {
+	var a TimestampAppender
+	check := func(ts time.Time) {
+		t.Helper()
+		require.Equal(t, FormatTimestamp(ts), string(a.Append(nil, ts)), "time %v", ts)
+	}
+	base := time.Date(2024, 2, 28, 23, 58, 59, 0, time.UTC)
+	for i := 0; i < 200_000; i++ { // 0.0173 s steps across midnight and 29 Feb
+		check(base.Add(time.Duration(i) * 17_300_001 * time.Nanosecond))
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 20_000; i++ {
+		check(time.Unix(rng.Int64N(253402300800), rng.Int64N(1e9)).In(time.FixedZone("z", 3600*int(rng.Int64N(25)-12))))
+	}
+	for _, ts := range []time.Time{time.Unix(0, 0), time.Unix(-1, 999_000_000), time.Unix(-86400*400, 0),
+		time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), {}} {
+		check(ts)
+	}
+}
+
 func TestAppendFieldsMatchesFields(t *testing.T) {
 	for _, f := range []*Failure{
 		{},
@@ -67,10 +92,89 @@ func TestAppendFieldsMatchesFields(t *testing.T) {
 			TraceID: "tr", SpanID: "sp", Rule: "r"},
 		{MachineID: "m", Message: "x", Instance: "gpu1"},
 	} {
-		var want []any
-		for _, s := range f.Fields() {
-			want = append(want, s)
+		var got []string
+		args := f.AppendFields([]any{"prefix"})
+		assert.LessOrEqual(t, len(args)-1, MaxFailureFields)
+		for _, a := range args[1:] {
+			switch v := a.(type) {
+			case string:
+				got = append(got, v)
+			case *string:
+				got = append(got, *v)
+			default:
+				t.Fatalf("argument %#v: go-redis writes only strings and *strings as they are", a)
+			}
 		}
-		assert.Equal(t, want, f.AppendFields([]any{"prefix"})[1:])
+		assert.Equal(t, f.Fields(), got)
 	}
+}
+
+// appendFloat writes the bytes encoding/json writes, whole numbers (its
+// integer fast path) included.
+func TestAppendFloatMatchesEncodingJSON(t *testing.T) {
+	vals := []float64{0, math.Copysign(0, -1), 1, -1, 9, 20, 100, 531e6, 1e15 - 1, 1e15, -1e15 + 1, 1e20, 1e21, 1e22,
+		0.5, 4.01, 3.9e-7, 1e-6, 60.5, -2.25, 123456789.125, math.MaxInt64, math.MinInt64, math.MaxFloat64, math.SmallestNonzeroFloat64}
+	for i := -1000; i <= 1000; i++ {
+		vals = append(vals, float64(i), float64(i)/8, float64(i)*1e9, float64(i)/10, float64(i)/100, float64(i)/1000,
+			float64(i)/10000, float64(i)/3, 1e6+float64(i)/1000, 999999999+float64(i)/1000)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 200_000 { // tqdm-like rates and percents, and arbitrary doubles
+		vals = append(vals, float64(rng.IntN(2_000_000)-1_000_000)/float64([]int{1, 10, 100, 1000, 10000}[rng.IntN(5)]),
+			rng.Float64()*math.Pow(10, float64(rng.IntN(30)-10)), math.Float64frombits(rng.Uint64()))
+	}
+	for _, v := range vals {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			continue // left out of payloads (TestAppendProgressSkipsNonFinite)
+		}
+		want, err := json.Marshal(v)
+		require.NoError(t, err)
+		assert.Equal(t, string(want), string(appendFloat(nil, v)), "value %v", v)
+	}
+}
+
+// appendString (plain ASCII 8 bytes at a time) writes a JSON string that
+// decodes to what encoding/json's does, on ComfyUI-like text and on every
+// kind of byte the fast path must stop at, at every offset.
+func TestAppendStringRoundTrips(t *testing.T) {
+	pieces := []string{"", "a", "plain ascii text ", "45%|████▌     | 9/20 [00:02<00:02,  4.01it/s]", "\"", "\\", "\n", "\r", "\t",
+		"\x00", "\x08", "\x0c", "\x1f", "\x7f", " ", "~", "é", "ü", "█", "\u2028", "\u2029", "\u2027", "\xe2\x80", "\xe2", "\xff", "\xc3",
+		"\xed\xa0\x80", "\xf0\x9f\x98\x80", "\xf4\x90\x80\x80", "<html>&", "!#$%&'()*+,-./0123456789:;<=>?@[]^_`{|}"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := 0; n < 20_000; n++ {
+		var s string
+		for k := rng.IntN(12); k >= 0; k-- {
+			s += pieces[rng.IntN(len(pieces))]
+		}
+		checkAppendString(t, s)
+	}
+	for b := 0; b < 256; b++ {
+		for off := 0; off < 17; off++ {
+			checkAppendString(t, strings.Repeat("x", off)+string([]byte{byte(b)})+strings.Repeat("y", 16-off))
+		}
+	}
+}
+
+// checkAppendString: appendString(s) is JSON that decodes as encoding/json's
+// encoding of s does (invalid UTF-8 as U+FFFD), and holds no raw control
+// character or U+2028/U+2029 (they break line-based and JavaScript readers).
+func checkAppendString(t testing.TB, s string) {
+	t.Helper()
+	got := appendString(nil, s)
+	want, err := json.Marshal(s)
+	require.NoError(t, err)
+	var g, w string
+	require.NoError(t, json.Unmarshal(got, &g), "input %q: %q is not JSON", s, got)
+	require.NoError(t, json.Unmarshal(want, &w))
+	require.Equal(t, w, g, "input %q", s)
+	for _, c := range got {
+		require.GreaterOrEqual(t, c, byte(0x20), "input %q: raw control byte in %q", s, got)
+	}
+	require.False(t, strings.ContainsRune(string(got), '\u2028') || strings.ContainsRune(string(got), '\u2029'), "input %q", s)
+}
+
+func FuzzAppendString(f *testing.F) {
+	f.Add("45%|████▌     | 9/20 [00:02<00:02,  4.01it/s]")
+	f.Add("a\"b\\c\nd\xff\u2028")
+	f.Fuzz(func(t *testing.T, s string) { checkAppendString(t, s) })
 }

@@ -137,14 +137,23 @@ const (
 	FieldRule             = "rule"
 )
 
+// MaxFailureFields is the most arguments AppendFields appends: 17 field
+// names and their values.
+const MaxFailureFields = 34
+
 // Fields returns the XADD field/value pairs in a fixed order (the one
 // AppendFields defines). Empty optional fields are left out; the contract
 // fields are always present.
 func (f *Failure) Fields() []string {
-	args := f.AppendFields(make([]any, 0, 34))
+	args := f.AppendFields(make([]any, 0, MaxFailureFields))
 	out := make([]string, len(args))
 	for i, a := range args {
-		out[i] = a.(string)
+		switch v := a.(type) {
+		case string:
+			out[i] = v
+		case *string:
+			out[i] = *v
+		}
 	}
 	return out
 }
