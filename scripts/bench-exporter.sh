@@ -72,7 +72,7 @@ max() { if [ "${1:-0}" -ge "${2:-0}" ]; then echo "${1:-0}"; else echo "${2:-0}"
 read -r xt1 pt1 xr1 pr1 <<<"$(ceilings)"
 
 gobench=$(cd "$ROOT/exporter/redisrouterexporter" && REDISROUTER_BENCH_ADDR="127.0.0.1:$port" \
-  go test -run '^$' -bench '^(BenchmarkExporter|BenchmarkPerRecord)$' -benchtime "$BT" -count 2 . 2>&1) || {
+  go test -run '^$' -bench '^(BenchmarkExporter|BenchmarkPerRecord|BenchmarkPlan)$' -benchtime "$BT" -count 2 . 2>&1) || {
   echo "$gobench"; exit 1; }
 # "BenchmarkExporter/failure/consumers=1-2  327  6467171 ns/op  3841 cpu-ns/record  77314 records/s"
 # -> 77314: the best of the -count 2 runs, as the ceiling is the best of two rounds.
@@ -92,6 +92,8 @@ cpu_f1=$(rate 'BenchmarkExporter/failure/consumers=1' cpu-ns/record min)
 cpu_f4=$(rate 'BenchmarkExporter/failure/consumers=4' cpu-ns/record min)
 cpu_p1=$(rate 'BenchmarkExporter/progress/consumers=1' cpu-ns/record min)
 cpu_p4=$(rate 'BenchmarkExporter/progress/consumers=4' cpu-ns/record min)
+plan_f=$(rate 'BenchmarkPlan/failure' ns/record min)
+plan_p=$(rate 'BenchmarkPlan/progress' ns/record min)
 read -r xt2 pt2 xr2 pr2 <<<"$(ceilings)"
 xadd_tiny=$(max "$xt1" "$xt2"); publish_tiny=$(max "$pt1" "$pt2")
 xadd_real=$(max "$xr1" "$xr2"); publish_real=$(max "$pr1" "$pr2")
@@ -110,6 +112,7 @@ printf '%-36s %15s %15s\n' "exporter, 4 pushers" "$exp_f4" "$exp_p4"
 printf '%-36s %15s %15s\n' "one round trip per record (seed)" "$per_f" "$per_p"
 printf '%-36s %15s %15s\n' "exporter CPU ns/record, 1 pusher" "$cpu_f1" "$cpu_p1"
 printf '%-36s %15s %15s\n' "exporter CPU ns/record, 4 pushers" "$cpu_f4" "$cpu_p4"
+printf '%-36s %15s %15s\n' "  of which planning (no Redis) ns" "$plan_f" "$plan_p"
 echo
 printf '%-36s %15s %15s\n' "exporter / ceiling, same payload" "$(pct "$bf" "$xadd_real")" "$(pct "$bp" "$publish_real")"
 printf '%-36s %15s %15s\n' "exporter / ceiling, tiny payload" "$(pct "$bf" "$xadd_tiny")" "$(pct "$bp" "$publish_tiny")"
@@ -117,5 +120,6 @@ printf '%-36s %15s %15s\n' "exporter / per-record (speed-up)" "$(times "$bf" "$p
 echo "* best of two redis-benchmark rounds (before and after the exporter runs); exporter rows: best of two"
 echo "  runs each. Ratios use the best exporter row. CPU ns/record: the exporter process's user+system time"
 echo "  (its socket writes included) per record; it does not count waiting, so it drifts less than records/s."
+echo "  Planning: reading attributes, keys, payloads/fields (BenchmarkPlan); the rest is go-redis and the kernel."
 echo "target: exporter >= 40% of the pipelined ceiling (same payload). 2 shared cores: redis-server, the"
 echo "benchmark client and the exporter compete for them, so absolute figures drift between runs."

@@ -195,16 +195,19 @@ type batchBuffers struct {
 	failures []payload.Failure // kept apart from ops: progress ops stay small
 }
 
-// maxPooledArena bounds what the pool keeps: an unusually large batch is
-// served, then its buffers are left to the GC instead of being held.
-const maxPooledArena = 4 << 20
+// The pool keeps buffers for batches up to these sizes: an unusually large
+// batch is served, then its buffers are left to the GC instead of being held.
+const (
+	maxPooledArena   = 4 << 20
+	maxPooledRecords = 16384
+)
 
 var batchPool = sync.Pool{New: func() any { return new(batchBuffers) }}
 
 func getBatchBuffers() *batchBuffers { return batchPool.Get().(*batchBuffers) }
 
 func putBatchBuffers(b *batchBuffers) {
-	if cap(b.arena) > maxPooledArena {
+	if cap(b.arena) > maxPooledArena || cap(b.ops) > maxPooledRecords {
 		return
 	}
 	// Drop references (commands, payloads, strings) before pooling.
@@ -440,9 +443,6 @@ func (e *redisExporter) plan(ld plog.Logs, now time.Time, buf *batchBuffers) ([]
 	}
 	// Progress payloads are appended to one buffer per batch.
 	arena := buf.arena[:0]
-	if want := 512 * n; cap(arena) < want {
-		arena = make([]byte, 0, want)
-	}
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
@@ -479,6 +479,9 @@ func (e *redisExporter) plan(ld plog.Logs, now time.Time, buf *batchBuffers) ([]
 					}
 					var o op
 					var final bool
+					if cap(arena) == 0 { // sized at the first payload: failure-only batches need none
+						arena = make([]byte, 0, 512*n)
+					}
 					o, final, arena = e.progressOp(&rc, now, arena)
 					o.rec = ref
 					if e.throttle != nil && !final {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -511,4 +512,65 @@ func TestPlaceholderPrecedenceAcrossLevels(t *testing.T) {
 		"machine:m2:failures",
 		"job:events:j",
 	}, keys)
+}
+
+// Concurrent pushes (exporterhelper's num_consumers > 1) share the pooled
+// batch buffers: every message and entry must still carry its own record's
+// values, each exactly once, and the records of one job keep their order.
+func TestConcurrentPushesKeepTheirPayloads(t *testing.T) {
+	srv := redistest.Start(t)
+	c := client(t, srv)
+	e := newDirect(t, testConfig(srv))
+	ps := subscribe(t, c, "machine:m1:progress")
+
+	const pushers, pushes, perBatch = 4, 10, 60
+	var wg sync.WaitGroup
+	for g := 0; g < pushers; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := 0; p < pushes; p++ {
+				recs := make([]rec, 0, perBatch)
+				for i := 0; i < perBatch; i++ {
+					job := fmt.Sprintf("job-%d", g)
+					if i%3 == 0 {
+						recs = append(recs, failure("m1", job, fmt.Sprintf("boom %d/%d/%d", g, p, i)))
+					} else {
+						r := progress("m1", job, float64(p*perBatch+i), 1e6)
+						r.body = fmt.Sprintf("step %d/%d/%d", g, p, i)
+						recs = append(recs, r)
+					}
+				}
+				assert.NoError(t, e.pushLogs(context.Background(), makeLogs(recs...)))
+			}
+		}()
+	}
+	wg.Wait()
+
+	wantProgress := pushers * pushes * (perBatch - perBatch/3)
+	last := map[string]float64{}
+	seen := map[string]bool{}
+	for n := 0; n < wantProgress; n++ {
+		p, err := payload.DecodeProgress([]byte(receive(t, ps).Payload))
+		require.NoError(t, err)
+		var g, push, i int
+		_, err = fmt.Sscanf(p.Message, "step %d/%d/%d", &g, &push, &i)
+		require.NoError(t, err, p.Message)
+		assert.Equal(t, fmt.Sprintf("job-%d", g), p.JobID, "message and job id from the same record")
+		assert.Equal(t, float64(push*perBatch+i), *p.Progress.Current, "numbers from the same record")
+		assert.False(t, seen[p.Message], "published once: %s", p.Message)
+		seen[p.Message] = true
+		assert.Greater(t, *p.Progress.Current, last[p.JobID], "a job's states arrive in order")
+		last[p.JobID] = *p.Progress.Current
+	}
+	for g := 0; g < pushers; g++ {
+		entries, err := c.XRange(context.Background(), fmt.Sprintf("job:events:job-%d", g), "-", "+").Result()
+		require.NoError(t, err)
+		require.Len(t, entries, pushes*perBatch/3)
+		for _, en := range entries {
+			f := payload.FailureFromFields(en.Values)
+			assert.Equal(t, fmt.Sprintf("job-%d", g), f.JobID)
+			assert.True(t, strings.HasPrefix(f.Message, fmt.Sprintf("boom %d/", g)), f.Message)
+		}
+	}
 }
