@@ -184,10 +184,10 @@ type payloadArg struct{ b []byte }
 func (p *payloadArg) MarshalBinary() ([]byte, error) { return p.b, nil }
 
 // batchBuffers are the per-push scratch buffers: the planned commands, the
-// progress payloads (one arena) and the PUBLISH argument lists. They are
-// pooled because a push of 500 progress records otherwise allocates ~250 kB
-// that the GC must clear and return right away, a large share of the
-// exporter's cost at high rates.
+// progress payloads (one arena), the stream fields and the commands'
+// argument lists. They are pooled because a push of 500 progress records
+// otherwise allocates ~250 kB that the GC must clear and return right away,
+// a large share of the exporter's cost at high rates.
 type batchBuffers struct {
 	ops      []op
 	arena    []byte
