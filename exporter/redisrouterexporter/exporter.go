@@ -50,6 +50,9 @@ type redisExporter struct {
 	channel  *keyTemplate
 	stream   *keyTemplate
 	fallback *keyTemplate
+	// streamNeedsJob: the stream template uses {job_id}, so a failure
+	// without one goes to the fallback stream.
+	streamNeedsJob bool
 
 	// Which classes are sent (cfg.Routes), as fields: read for every record.
 	sendProgress, sendFailure, sendOther bool
@@ -99,6 +102,7 @@ func newRedisExporter(cfg *Config, set exporter.Settings) (*redisExporter, error
 		if e.fallback, err = parseTemplate(cfg.Failures.FallbackStream); err != nil {
 			return nil, fmt.Errorf("failures.fallback_stream: %w", err)
 		}
+		e.streamNeedsJob = e.stream.uses(PlaceholderJobID)
 	}
 	if cfg.Progress.Throttle > 0 {
 		e.throttle = newThrottler(cfg.Progress.Throttle)
@@ -243,15 +247,10 @@ func (e *redisExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	}
 
 	expire := e.expireKeys(ops)
-	// Argument lists of the whole batch, cut from one slice sized up front.
-	need := 0
-	for i := range ops {
-		if ops[i].progress {
-			need += 3
-		} else {
-			need += 6 + payload.MaxFailureFields
-		}
-	}
+	// Argument lists of the whole batch, cut from one slice sized up front:
+	// 3 per PUBLISH, at most 6 + MaxFailureFields per XADD.
+	nFailures := len(buf.failures)
+	need := 3*(len(ops)-nFailures) + (6+payload.MaxFailureFields)*nFailures
 	if cap(buf.args) < need {
 		buf.args = make([]any, 0, need)
 	}
@@ -943,7 +942,7 @@ func (e *redisExporter) failureOp(rc *recordContext, now time.Time, buf *batchBu
 	if id := lr.SpanID(); !id.IsEmpty() {
 		f.SpanID = id.String()
 	}
-	if e.stream.uses(PlaceholderJobID) && f.JobID == "" {
+	if e.streamNeedsJob && f.JobID == "" {
 		o.key, o.keyArg = rc.key(e.fallback)
 		o.fallback = true
 	} else {

@@ -186,3 +186,15 @@ func isRetryable(err error) bool {
 func exporterSettingsForBench() exporter.Settings {
 	return exportertest.NewNopSettings(metadata.Type)
 }
+
+// eventID and resourceDigest are the exporter's event id of one record, for
+// tests that look at ids without pushing.
+func eventID(lr plog.LogRecord, resDigest []byte) string {
+	var h eventHasher
+	return h.id(lr, resDigest)
+}
+
+func resourceDigest(res pcommon.Map) []byte {
+	var h eventHasher
+	return h.resourceDigest(res, nil)
+}

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"hash"
 	"regexp"
 	"slices"
 	"strings"
@@ -65,32 +64,22 @@ func lastCRState(l string) string {
 var filePositionAttrs = []string{"log.file.record_offset", "log.file.record_number", "log.file.offset"}
 var fileNameAttrs = []string{"log.file.path", "log.file.name"}
 
-// eventID is a stable id for a record, the same on every delivery attempt
-// (retries and persistent-queue replays re-send the same record), so a
-// consumer can drop duplicates. Inputs: the resource identity (all resource
+// eventHasher computes event ids. An event id is stable per record, the
+// same on every delivery attempt (retries and persistent-queue replays
+// re-send the same record), so a consumer can drop duplicates. Inputs: the resource identity (all resource
 // attributes, sorted), the record's timestamp, body, severity and trace ids,
 // and either its file name+position (when file_log recorded them) or its
 // observed timestamp.
-func eventID(lr plog.LogRecord, resDigest []byte) string {
-	var h eventHasher
-	return h.id(lr, resDigest)
-}
-
-// eventHasher computes event ids with one SHA-256 state and one buffer,
-// reused across the records of a batch. The hash input is built in the
-// buffer and written at once: the same bytes, so the same ids, as writing
-// each part (TestEventIDIsStableAcrossReleases).
+//
+// The hash input is built in one buffer reused across the records of a
+// batch and hashed at once: the same bytes, so the same ids, as the first
+// release's part-by-part hashing (TestEventIDIsStableAcrossReleases).
 type eventHasher struct {
-	h    hash.Hash
 	buf  []byte
-	sum  [sha256.Size]byte
 	keys []string // resource attribute names, for sorting
 }
 
 func (eh *eventHasher) id(lr plog.LogRecord, resDigest []byte) string {
-	if eh.h == nil {
-		eh.h = sha256.New()
-	}
 	b := append(eh.buf[:0], resDigest...)
 	b = binary.BigEndian.AppendUint64(b, uint64(lr.Timestamp()))
 	attrs := lr.Attributes()
@@ -120,26 +109,15 @@ func (eh *eventHasher) id(lr plog.LogRecord, resDigest []byte) string {
 	b = append(b, tid[:]...)
 	b = append(b, sid[:]...)
 	b = append(b, lr.Body().AsString()...)
-	eh.h.Reset()
-	eh.h.Write(b)
 	eh.buf = b
-	sum := eh.h.Sum(eh.sum[:0])
+	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])
 }
 
-// resourceDigest hashes the resource attributes (sorted), computed once per
-// resource and mixed into each record's event id.
-func resourceDigest(res pcommon.Map) []byte {
-	var h eventHasher
-	return h.resourceDigest(res, nil)
-}
-
-// resourceDigest appends to dst the hash of m's attributes, sorted by name:
-// name, 0, value as a string, 0 for each, then 1.
+// resourceDigest appends to dst the hash of the resource attributes m,
+// sorted by name (name, 0, value as a string, 0 for each, then 1), computed
+// once per resource and mixed into each record's event id.
 func (eh *eventHasher) resourceDigest(m pcommon.Map, dst []byte) []byte {
-	if eh.h == nil {
-		eh.h = sha256.New()
-	}
 	eh.keys = eh.keys[:0]
 	for k := range m.All() {
 		eh.keys = append(eh.keys, k)
@@ -154,10 +132,9 @@ func (eh *eventHasher) resourceDigest(m pcommon.Map, dst []byte) []byte {
 		b = append(b, 0)
 	}
 	b = append(b, 1)
-	eh.h.Reset()
-	eh.h.Write(b)
 	eh.buf = b
-	return eh.h.Sum(dst)
+	sum := sha256.Sum256(b)
+	return append(dst, sum[:]...)
 }
 
 // throttler remembers when each channel+job last got an update.
