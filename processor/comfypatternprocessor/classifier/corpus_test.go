@@ -29,11 +29,16 @@ func corpusDir() string {
 func loadCorpus(t testing.TB) []corpusRecord {
 	t.Helper()
 	recs, err := readCorpus()
+	// A quality gate that skips when its data is gone passes silently;
+	// a missing corpus is a broken checkout, so fail and say how to fix it.
 	if os.IsNotExist(err) {
-		t.Skipf("corpus not available (%v); set CORPUS_DIR", err)
+		t.Fatalf("labelled corpus missing: %v\n(the quality gate needs ../shared/corpus/comfyui_lines.jsonl beside the repository, or CORPUS_DIR=/path/to/corpus)", err)
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(recs) == 0 {
+		t.Fatalf("labelled corpus %s is empty", filepath.Join(corpusDir(), "comfyui_lines.jsonl"))
 	}
 	return recs
 }
