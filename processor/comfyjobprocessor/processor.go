@@ -1,0 +1,410 @@
+package comfyjobprocessor // import "github.com/comfy-sidecar/otelcol-comfy/processor/comfyjobprocessor"
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/comfy-sidecar/otelcol-comfy/processor/comfyjobprocessor/internal/metadata"
+)
+
+// Attribute names this processor writes (docs/attributes.md).
+const (
+	AttrInstance   = "comfy.instance"
+	AttrSource     = "comfy.source"
+	AttrJobID      = "comfy.job_id"
+	AttrWorkflowID = "comfy.workflow_id"
+	AttrEvidence   = "comfy.job.evidence"
+	AttrDuplicate  = "comfy.duplicate"
+)
+
+// Attributes it reads besides the configured ones.
+const (
+	attrFileName   = "log.file.name"
+	attrStacktrace = "exception.stacktrace"
+)
+
+// Lifecycle events set by comfypattern in comfy.progress.event.
+const (
+	eventPromptStarted  = "prompt_started"
+	eventPromptExecuted = "prompt_executed"
+	eventInterrupted    = "interrupted"
+)
+
+// instanceState is everything known about one ComfyUI instance.
+type instanceState struct {
+	name     string
+	tl       timeline
+	lines    *lineRing
+	lastSeen int64
+	// workerID is the platform's worker id when a record named it;
+	// machineID the machine's, for deriving it otherwise.
+	workerID, machineID string
+	// The worker's state in Redis as last read.
+	wsJob     string
+	wsChanged int64
+}
+
+type logsProcessor struct {
+	cfg       *Config
+	logger    *zap.Logger
+	telemetry *metadata.TelemetryBuilder
+
+	workerIDRE  *regexp.Regexp
+	instanceRE  *regexp.Regexp // worker_state.instance_pattern
+	placeholder map[string]struct{}
+	now         func() time.Time
+
+	mu        sync.Mutex
+	instances map[string]*instanceState
+	hashes    []uint64 // scratch, under mu
+
+	worker *workerState // nil unless worker_state.enabled
+
+	evidenceOpts map[string]metric.AddOption
+}
+
+func newLogsProcessor(set processor.Settings, cfg *Config) (*logsProcessor, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	p := &logsProcessor{
+		cfg:         cfg,
+		logger:      set.Logger,
+		telemetry:   tb,
+		placeholder: map[string]struct{}{"": {}, "unknown": {}},
+		now:         time.Now,
+		instances:   map[string]*instanceState{},
+	}
+	for _, v := range cfg.Job.Placeholders {
+		p.placeholder[strings.ToLower(strings.TrimSpace(v))] = struct{}{}
+	}
+	if len(cfg.Instance.WorkerIDAttributes) > 0 {
+		p.workerIDRE = regexp.MustCompile(cfg.Instance.WorkerIDPattern) // checked by Validate
+	}
+	p.evidenceOpts = map[string]metric.AddOption{}
+	for _, e := range []string{EvidenceRecord, EvidenceOTLP, EvidenceWorkerState, EvidenceLifecycle} {
+		p.evidenceOpts[e] = metric.WithAttributeSet(attribute.NewSet(attribute.String("evidence", e)))
+	}
+	if cfg.WorkerState.Enabled {
+		p.instanceRE = regexp.MustCompile(cfg.WorkerState.InstancePattern)
+		if p.worker, err = newWorkerState(p, cfg.WorkerState); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func (p *logsProcessor) start(ctx context.Context, _ component.Host) error {
+	if p.worker != nil {
+		p.worker.start()
+	}
+	return nil
+}
+
+func (p *logsProcessor) shutdown(context.Context) error {
+	if p.worker != nil {
+		p.worker.stop()
+	}
+	p.telemetry.Shutdown()
+	return nil
+}
+
+// isJob reports whether v is a real job id, not a "no job" placeholder.
+func (p *logsProcessor) isJob(v string) bool {
+	if _, ok := p.placeholder[v]; ok {
+		return false
+	}
+	_, ok := p.placeholder[strings.ToLower(strings.TrimSpace(v))]
+	return !ok
+}
+
+// batchCounts are added to the metrics once per batch.
+type batchCounts struct {
+	unattributed int64
+	duplicates   int64
+}
+
+func (p *logsProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
+	var counts batchCounts
+	var ev [4]int64
+	now := p.now().UnixNano()
+
+	p.mu.Lock()
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		res := rl.Resource().Attributes()
+		resInstance, resDerived := p.instanceOf(res)
+		resWorker := firstStr(res, p.cfg.Instance.WorkerIDAttributes)
+		resMachine := firstStr(res, p.cfg.WorkerState.MachineIDAttributes)
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				lr := lrs.At(k)
+				e := p.processRecord(lr, res, resInstance, resDerived, resWorker, resMachine, now, &counts)
+				switch e {
+				case EvidenceRecord:
+					ev[0]++
+				case EvidenceOTLP:
+					ev[1]++
+				case EvidenceWorkerState:
+					ev[2]++
+				case EvidenceLifecycle:
+					ev[3]++
+				default:
+					counts.unattributed++
+				}
+			}
+		}
+	}
+	p.mu.Unlock()
+
+	for i, e := range []string{EvidenceRecord, EvidenceOTLP, EvidenceWorkerState, EvidenceLifecycle} {
+		if ev[i] > 0 {
+			p.telemetry.ProcessorComfyjobRecordsAttributed.Add(ctx, ev[i], p.evidenceOpts[e])
+		}
+	}
+	if counts.unattributed > 0 {
+		p.telemetry.ProcessorComfyjobRecordsUnattributed.Add(ctx, counts.unattributed)
+	}
+	if counts.duplicates > 0 {
+		p.telemetry.ProcessorComfyjobDuplicatesMarked.Add(ctx, counts.duplicates)
+	}
+	return ld, nil
+}
+
+// instanceOf resolves the instance from m's attributes: an instance
+// attribute, else one derived from the worker id (derived = true).
+func (p *logsProcessor) instanceOf(m pcommon.Map) (name string, derived bool) {
+	if v := firstStr(m, p.cfg.Instance.Attributes); v != "" {
+		return v, false
+	}
+	if p.workerIDRE == nil {
+		return "", false
+	}
+	w := firstStr(m, p.cfg.Instance.WorkerIDAttributes)
+	if w == "" {
+		return "", false
+	}
+	return p.instanceFromWorkerID(w), true
+}
+
+// instanceFromWorkerID applies instance.worker_id_pattern and format.
+func (p *logsProcessor) instanceFromWorkerID(w string) string {
+	m := p.workerIDRE.FindStringSubmatchIndex(w)
+	if m == nil {
+		return ""
+	}
+	return string(p.workerIDRE.ExpandString(nil, dollarTemplate(p.cfg.Instance.Format), w, m))
+}
+
+// dollarTemplate turns {name} into ${name} for regexp.Expand.
+func dollarTemplate(t string) string {
+	return placeholderRE.ReplaceAllString(strings.ReplaceAll(t, "$", "$$"), "$${$1}")
+}
+
+func firstStr(m pcommon.Map, names []string) string {
+	for _, n := range names {
+		if v, ok := m.Get(n); ok {
+			if s := v.AsString(); s != "" {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// recordTime is when the record was written: its timestamp, else when it
+// was read (file records), else now.
+func recordTime(lr plog.LogRecord, now int64) int64 {
+	if t := int64(lr.Timestamp()); t > 0 {
+		return t
+	}
+	if t := int64(lr.ObservedTimestamp()); t > 0 {
+		return t
+	}
+	return now
+}
+
+func (p *logsProcessor) processRecord(lr plog.LogRecord, res pcommon.Map, resInstance string, resDerived bool,
+	resWorker, resMachine string, now int64, counts *batchCounts,
+) string {
+	attrs := lr.Attributes()
+	src, srcName := srcOTLP, SourceOTLP
+	if _, ok := attrs.Get(attrFileName); ok {
+		src, srcName = srcFile, SourceFile
+	}
+	attrs.PutStr(AttrSource, srcName)
+
+	name, derived := p.instanceOf(attrs)
+	if name == "" {
+		name, derived = resInstance, resDerived
+	}
+	if name == "" {
+		return ""
+	}
+	if derived {
+		attrs.PutStr(AttrInstance, name)
+	}
+	st := p.instance(name, now)
+	if w := firstStr(attrs, p.cfg.Instance.WorkerIDAttributes); w != "" {
+		st.workerID = w
+	} else if resWorker != "" {
+		st.workerID = resWorker
+	}
+	if resMachine != "" {
+		st.machineID = resMachine
+	} else if m := firstStr(attrs, p.cfg.WorkerState.MachineIDAttributes); m != "" {
+		st.machineID = m
+	}
+	t := recordTime(lr, now)
+
+	// 1. Both sources: are all lines of this record already seen from the
+	// other one? Then it is the later copy.
+	var hs []uint64
+	dupCandidate := false
+	if st.lines != nil {
+		hs = p.lineHashes(lr, src)
+		sortHashes(hs)
+		st.lines.expire(now - int64(p.cfg.Duplicates.Window))
+		dupCandidate, _ = st.lines.seen(hs, src)
+	}
+
+	// 2. Evidence. The copy that arrives second must not replay a
+	// lifecycle event the first copy applied.
+	if ev := p.cfg.Job.LifecycleAttribute; ev != "" && !dupCandidate {
+		if v, ok := attrs.Get(ev); ok {
+			switch v.Str() {
+			case eventPromptStarted:
+				st.tl.promptStarted(t, st.wsJob, st.wsChanged)
+				if p.worker != nil {
+					p.worker.lookupAtStart(st, t)
+				}
+			case eventPromptExecuted, eventInterrupted:
+				st.tl.promptEnded(t)
+			}
+		}
+	}
+	ownJob := firstStr(attrs, p.cfg.Job.IDAttributes)
+	if ownJob == "" {
+		ownJob = firstStr(res, p.cfg.Job.IDAttributes)
+	}
+	ownWorkflow := firstStr(attrs, p.cfg.Job.WorkflowIDAttributes)
+	if ownWorkflow == "" {
+		ownWorkflow = firstStr(res, p.cfg.Job.WorkflowIDAttributes)
+	}
+	ownValid := p.isJob(ownJob)
+	if ownValid && src == srcOTLP {
+		ownValid = st.tl.otlpID(ownJob, ownWorkflow, t)
+	} else if ownValid && st.tl.endedByLifecycle(ownJob, t) {
+		ownValid = false
+	}
+	if !p.isJob(ownWorkflow) {
+		ownWorkflow = ""
+	}
+
+	// 3. Attribution.
+	job, workflow, evidence := "", "", ""
+	if ownValid {
+		job, workflow, evidence = ownJob, ownWorkflow, EvidenceRecord
+		if workflow == "" {
+			if j, wf, _ := st.tl.attribute(t); j == job {
+				workflow = wf
+			}
+		}
+	} else {
+		job, workflow, evidence = st.tl.attribute(t)
+	}
+	if job != "" {
+		attrs.PutStr(AttrJobID, job)
+		if workflow != "" {
+			attrs.PutStr(AttrWorkflowID, workflow)
+		}
+		attrs.PutStr(AttrEvidence, evidence)
+	}
+
+	// 4. Duplicates: the later copy is marked, unless it names the job the
+	// first copy lacked (that copy went to the machine stream; this one
+	// must reach the job's).
+	if st.lines != nil && len(hs) > 0 {
+		if dupCandidate {
+			_, withoutJob := st.lines.seen(hs, src)
+			st.lines.consume(hs, src)
+			if !(withoutJob && job != "") {
+				attrs.PutBool(AttrDuplicate, true)
+				counts.duplicates++
+			}
+		} else {
+			for _, h := range hs {
+				st.lines.add(h, src, now, job != "")
+			}
+		}
+	}
+	return evidence
+}
+
+// lineHashes returns the record's line hashes (scratch slice): the body's
+// lines and, for OTLP, the exception.stacktrace attribute's lines, which
+// the file has as text.
+func (p *logsProcessor) lineHashes(lr plog.LogRecord, src uint8) []uint64 {
+	hs := p.hashes[:0]
+	body := lr.Body()
+	var text string
+	switch body.Type() {
+	case pcommon.ValueTypeStr:
+		text = body.Str()
+	case pcommon.ValueTypeBytes:
+		text = string(body.Bytes().AsRaw())
+	case pcommon.ValueTypeEmpty:
+	default:
+		text = body.AsString()
+	}
+	hs = appendLineHashes(hs, text, src == srcFile)
+	if src == srcOTLP {
+		if v, ok := lr.Attributes().Get(attrStacktrace); ok {
+			hs = appendLineHashes(hs, v.AsString(), false)
+		}
+	}
+	p.hashes = hs
+	return hs
+}
+
+// instance returns the state of name, creating it (and forgetting the
+// least recently seen instance beyond max_instances).
+func (p *logsProcessor) instance(name string, now int64) *instanceState {
+	st, ok := p.instances[name]
+	if !ok {
+		if len(p.instances) >= p.cfg.MaxInstances {
+			var oldest *instanceState
+			for _, s := range p.instances {
+				if oldest == nil || s.lastSeen < oldest.lastSeen {
+					oldest = s
+				}
+			}
+			delete(p.instances, oldest.name)
+		}
+		st = &instanceState{name: name, tl: timeline{max: p.cfg.Job.MaxJobsPerInstance}}
+		if p.cfg.Duplicates.Enabled {
+			st.lines = newLineRing(p.cfg.Duplicates.MaxLinesPerInstance)
+		}
+		if p.worker != nil {
+			st.machineID = p.cfg.WorkerState.MachineID
+		}
+		p.instances[name] = st
+	}
+	st.lastSeen = now
+	return st
+}
