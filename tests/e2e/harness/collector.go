@@ -22,13 +22,17 @@ import (
 // environment. Its stdout and stderr go to one log file across restarts; a
 // failing test gets the tail of it.
 type Process struct {
-	Name       string
-	Bin        string
-	ConfigPath string
+	Name string
+	Bin  string
+	// ConfigPaths are the --config files, merged in order.
+	ConfigPaths []string
 	// Env is added to the test's own environment (later entries win).
 	Env map[string]string
 	// HealthPort is the health_check extension's port; 0 = no health check.
 	HealthPort int
+	// HealthPath is the path that answers 200 when healthy ("/" by default;
+	// the sidecar's component-status endpoint is /status).
+	HealthPath string
 	LogPath    string
 	// Args follow --config on the command line (feature gates).
 	Args []string
@@ -52,10 +56,13 @@ type Process struct {
 
 // ProcessOptions configure NewProcess.
 type ProcessOptions struct {
-	Name       string
-	ConfigPath string
-	Env        map[string]string
-	HealthPort int
+	Name string
+	// ConfigPath is one config file; ConfigPaths several, merged in order.
+	ConfigPath  string
+	ConfigPaths []string
+	Env         map[string]string
+	HealthPort  int
+	HealthPath  string
 	// Args follow --config on the command line.
 	Args []string
 	// Dir holds the log file; default t.TempDir().
@@ -74,9 +81,17 @@ func NewProcess(tb testing.TB, o ProcessOptions) *Process {
 	if name == "" {
 		name = "otelcol"
 	}
+	configs := o.ConfigPaths
+	if o.ConfigPath != "" {
+		configs = append([]string{o.ConfigPath}, configs...)
+	}
+	healthPath := o.HealthPath
+	if healthPath == "" {
+		healthPath = "/"
+	}
 	p := &Process{
-		Name: name, Bin: CollectorBin(tb), ConfigPath: o.ConfigPath, Env: o.Env,
-		HealthPort: o.HealthPort, Args: o.Args, LogPath: filepath.Join(dir, name+".log"), tb: tb,
+		Name: name, Bin: CollectorBin(tb), ConfigPaths: configs, Env: o.Env,
+		HealthPort: o.HealthPort, HealthPath: healthPath, Args: o.Args, LogPath: filepath.Join(dir, name+".log"), tb: tb,
 		stopSampler: make(chan struct{}),
 	}
 	tb.Cleanup(func() {
@@ -103,7 +118,11 @@ func (p *Process) Start() error {
 	}
 	p.starts++
 	fmt.Fprintf(logf, "\n==== harness: start #%d of %s at %s ====\n", p.starts, p.Name, time.Now().UTC().Format(time.RFC3339Nano))
-	cmd := exec.Command(p.Bin, append([]string{"--config", p.ConfigPath}, p.Args...)...)
+	args := make([]string, 0, 2*len(p.ConfigPaths)+len(p.Args))
+	for _, c := range p.ConfigPaths {
+		args = append(args, "--config", c)
+	}
+	cmd := exec.Command(p.Bin, append(args, p.Args...)...)
 	cmd.Env = os.Environ()
 	keys := make([]string, 0, len(p.Env))
 	for k := range p.Env {
@@ -187,7 +206,7 @@ func (p *Process) Health(client *http.Client) (int, string, error) {
 	if client == nil {
 		client = &http.Client{Timeout: 2 * time.Second}
 	}
-	resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(p.HealthPort) + "/")
+	resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(p.HealthPort) + p.HealthPath)
 	if err != nil {
 		return 0, "", err
 	}

@@ -63,6 +63,27 @@ func SidecarConfig(tb testing.TB) string {
 	return p
 }
 
+// SidecarConfigs are the --config files the production launchers pass for a
+// TELEMETRY_TARGET: configs/sidecar.yaml, then configs/backend/<target>.yaml.
+// plaintextDash0 adds tests/e2e/testdata/dash0-plaintext.yaml, the tests' own
+// overlay for a stand-in without TLS (production has no such switch).
+func SidecarConfigs(tb testing.TB, target string, plaintextDash0 bool) []string {
+	tb.Helper()
+	if target == "" {
+		target = "dash0"
+	}
+	out := []string{SidecarConfig(tb), filepath.Join(RepoRoot(tb), "configs", "backend", target+".yaml")}
+	if plaintextDash0 && target == "dash0" {
+		out = append(out, filepath.Join(RepoRoot(tb), "tests", "e2e", "testdata", "dash0-plaintext.yaml"))
+	}
+	for _, p := range out {
+		if _, err := os.Stat(p); err != nil {
+			tb.Fatalf("sidecar config: %v", err)
+		}
+	}
+	return out
+}
+
 // CorpusDir is the real ComfyUI log corpus: $CORPUS_DIR (the Makefile
 // exports it) or shared/corpus beside the repository.
 func CorpusDir(tb testing.TB) string {

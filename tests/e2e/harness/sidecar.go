@@ -34,7 +34,9 @@ type Sidecar struct {
 // pipeline as it is read instead of through a 100 ms batching buffer: it
 // removes up to 100 ms of progress latency, and the buffer is where a kill -9
 // could lose lines whose offsets were already committed.
-var SidecarArgs = []string{"--feature-gates=stanza.synchronousLogEmitter"}
+// extension.healthcheck.useComponentStatus makes the health endpoint report
+// each component's status (a Redis exporter that cannot reach Redis).
+var SidecarArgs = []string{"--feature-gates=stanza.synchronousLogEmitter,extension.healthcheck.useComponentStatus"}
 
 // SidecarOptions configure NewSidecar.
 type SidecarOptions struct {
@@ -43,6 +45,9 @@ type SidecarOptions struct {
 	Dash0     *Dash0
 	// Config overrides configs/sidecar.yaml (benchmarks compare configs).
 	Config string
+	// Overlays are merged after the base and backend configs (test-only
+	// settings, e.g. another file_log layout).
+	Overlays []string
 	// Env entries override the defaults computed here.
 	Env map[string]string
 	// Instances get empty out/error log files before the sidecar starts, so
@@ -81,11 +86,12 @@ func NewSidecar(tb testing.TB, o SidecarOptions) *Sidecar {
 	for k, v := range o.Env {
 		env[k] = v
 	}
-	cfg := o.Config
-	if cfg == "" {
-		cfg = SidecarConfig(tb)
+	configs := []string{o.Config}
+	if o.Config == "" {
+		configs = SidecarConfigs(tb, env["TELEMETRY_TARGET"], s.Dash0 != nil && s.Dash0.CAFile == "")
 	}
-	s.Process = NewProcess(tb, ProcessOptions{Name: "sidecar", ConfigPath: cfg, Env: env, HealthPort: health, Dir: dir, Args: SidecarArgs})
+	configs = append(configs, o.Overlays...)
+	s.Process = NewProcess(tb, ProcessOptions{Name: "sidecar", ConfigPaths: configs, Env: env, HealthPort: health, HealthPath: "/status", Dir: dir, Args: SidecarArgs})
 	return s
 }
 
@@ -123,9 +129,6 @@ func SidecarEnv(s *Sidecar, healthPort int) map[string]string {
 			// SSL_CERT_FILE, so the sidecar trusts the stand-in's
 			// self-signed certificate like a public CA's.
 			env["SSL_CERT_FILE"] = s.Dash0.CAFile
-			env["DASH0_INSECURE"] = "false"
-		} else {
-			env["DASH0_INSECURE"] = "true"
 		}
 	}
 	return env
