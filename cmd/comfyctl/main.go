@@ -2,6 +2,7 @@
 //
 //	comfyctl classify   run the comfypattern classifier on log lines
 //	comfyctl monitor    watch progress and failures arriving in Redis
+//	comfyctl health     check the sidecar's health_check extension
 //
 // Each subcommand lives in its own file and registers itself in commands.
 package main
@@ -33,7 +34,7 @@ func usage() {
 	for _, n := range names {
 		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(os.Stderr, "\nRun 'comfyctl <command> -h' for a command's flags.")
+	fmt.Fprintln(os.Stderr, "\nRun 'comfyctl <command> -h' for a command's flags. Documentation: README.md")
 }
 
 func main() {

@@ -9,7 +9,8 @@ package main
 //	comfyctl monitor all      (both, interleaved, each line prefixed by its tier)
 //
 // Payloads are decoded with the exporter's own payload package, so the
-// monitor and the exporter cannot drift apart. See docs/comfyctl-monitor.md.
+// monitor and the exporter cannot drift apart. Documented in README.md,
+// section "Watching Redis live: `comfyctl monitor`".
 
 import (
 	"context"
@@ -60,7 +61,13 @@ const monitorUsage = `usage: comfyctl monitor <progress|failures|all> [flags]
   all        both at once, each line prefixed by its tier
 
 Output: colours and bars redrawn in place on a terminal, one plain line per
-event when piped, one JSON object per event with --json.
+event when piped, one JSON object per event with --json. Control characters
+in what Redis holds (ids, messages, stream names) are shown escaped (\r, \n,
+\x1b) on a terminal and when piped.
+
+Documentation: README.md#watching-redis-live-comfyctl-monitor
+  (JSON keys: README.md#what-it-shows; connection flags and outages:
+  README.md#connection-outages-and-reconnection)
 
 flags:
 `
@@ -107,7 +114,7 @@ func monitorMain(ctx context.Context, args []string, stdout, stderr io.Writer, t
 	conn.bind(fs)
 	fs.StringVar(&o.machine, "machine", "", "only this machine id")
 	fs.StringVar(&o.job, "job", "", "only this job id")
-	fs.BoolVar(&o.jsonOut, "json", false, "one JSON object per event (keys in docs/comfyctl-monitor.md)")
+	fs.BoolVar(&o.jsonOut, "json", false, "one JSON object per event (keys: README.md#what-it-shows)")
 	fs.BoolVar(&o.traceback, "traceback", false, "print each failure's whole traceback (the stream's message field)")
 	fs.BoolVar(&o.fromStart, "from-start", false, "read failure streams that already exist from their first entry")
 	fs.BoolVar(&o.noColor, "no-color", os.Getenv("NO_COLOR") != "", "no colours on a terminal (env NO_COLOR)")

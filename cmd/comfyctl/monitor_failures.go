@@ -13,9 +13,10 @@ package main
 //
 // Where reading starts:
 //   - streams found by the first SCAN (they existed when the monitor
-//     started): after their last entry, like tail -f; --from-start reads them
-//     from the beginning; when Redis could not be reached at start, after the
-//     monitor's start time;
+//     started): after their last entry, like tail -f, but never after the
+//     monitor's start time, so an entry written between the start and that
+//     first SCAN is shown; --from-start reads them from the beginning; when
+//     Redis could not be reached at start, after the monitor's start time;
 //   - streams found later: from their first entry, so the failure that
 //     created the stream (a new job's first error) is never missed.
 
@@ -144,6 +145,13 @@ func (f *failureFollower) scan(ctx context.Context) error {
 			}
 			if len(msgs) > 0 {
 				start = msgs[0].ID
+				// Entry ids are Redis's clock; with the clocks apart this
+				// falls back to plain tail -f, never to showing more than
+				// a few seconds of history.
+				// The whole start millisecond counts as before the start.
+				if at := strconv.FormatInt(f.startedAt.UnixMilli(), 10) + "-18446744073709551615"; streamIDLess(at, start) {
+					start = at
+				}
 			}
 		}
 		f.last[k] = start
@@ -239,4 +247,18 @@ func (r *recentSet) add(k string) bool {
 	r.next = (r.next + 1) % len(r.ring)
 	r.set[k] = struct{}{}
 	return true
+}
+
+// streamIDLess compares two stream entry ids ("ms-seq") numerically.
+func streamIDLess(a, b string) bool {
+	am, as := splitStreamID(a)
+	bm, bs := splitStreamID(b)
+	return am < bm || am == bm && as < bs
+}
+
+func splitStreamID(id string) (ms, seq uint64) {
+	m, sq, _ := strings.Cut(id, "-")
+	ms, _ = strconv.ParseUint(m, 10, 64)
+	seq, _ = strconv.ParseUint(sq, 10, 64)
+	return ms, seq
 }

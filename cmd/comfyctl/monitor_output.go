@@ -7,8 +7,11 @@ package main
 //     the bars; colours unless NO_COLOR / --no-color.
 //   - plain: stdout is not a terminal; one line per event, no escapes, so it
 //     can be piped to grep or a file.
-//   - json:  one JSON object per event (keys documented in
-//     docs/comfyctl-monitor.md, always present so scripts can rely on them).
+//   - json:  one JSON object per event (keys documented in README.md,
+//     "What it shows", always present so scripts can rely on them).
+//
+// In tty and plain modes every piece of text from Redis goes through
+// line.render, which escapes control characters (monitor_escape.go).
 //
 // Status messages (cannot reach Redis, reconnected) go to stderr except in
 // tty mode, where they scroll with the events so they do not tear the bars.
@@ -121,7 +124,9 @@ func (l line) render(color bool, width int) string {
 	var b strings.Builder
 	left := width
 	for i, s := range l {
-		t := s.text
+		// Escaped before cutting, so widths count what the terminal shows
+		// and nothing from Redis can act on the terminal.
+		t := escapeControls(s.text)
 		if width > 0 {
 			if left <= 0 {
 				break
@@ -326,7 +331,7 @@ func (p *printer) status(kind, msg string) {
 		p.redraw([]line{{{time.Now().Format("15:04:05") + "  ", sgrDim}, {"monitor: " + msg, c}}})
 		return
 	}
-	fmt.Fprintf(p.errOut, "comfyctl monitor: %s\n", msg)
+	fmt.Fprintf(p.errOut, "comfyctl monitor: %s\n", escapeControls(msg))
 }
 
 func (p *printer) writeJSON(v any) {
@@ -334,7 +339,7 @@ func (p *printer) writeJSON(v any) {
 	if err != nil {
 		return
 	}
-	p.out.Write(append(b, '\n'))
+	p.out.Write(append(jsonEscapeControls(b), '\n'))
 }
 
 // redraw erases the bars, prints the log lines above them and draws the
@@ -428,7 +433,7 @@ func (p *printer) progressLine(ev *progressEvent, plain bool, width int) line {
 func (l line) width() int {
 	n := 0
 	for _, s := range l {
-		n += utf8.RuneCountInString(s.text)
+		n += utf8.RuneCountInString(escapeControls(s.text))
 	}
 	return n
 }

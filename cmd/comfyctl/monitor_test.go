@@ -606,12 +606,7 @@ func TestMonitorBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	// Built from this tree rather than $COMFYCTL_BIN, which may be stale
-	// when the tests run without `make build`.
-	bin := filepath.Join(t.TempDir(), "comfyctl")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := comfyctlBinary(t)
 	srv := redistest.Start(t)
 	rdb := newClient(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
@@ -732,5 +727,20 @@ func TestMonitorFailuresOneMachine(t *testing.T) {
 	}
 	if strings.Join(streams, ",") != "job:events:a,machine:m1:failures" {
 		t.Errorf("streams %v", streams)
+	}
+}
+
+// Stream positions are compared as numbers, not strings.
+func TestStreamIDLess(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{
+		{"1-0", "2-0", true}, {"2-0", "1-0", false}, {"5-1", "5-2", true}, {"5-2", "5-2", false},
+		{"999-0", "1000-0", true}, {"7-18446744073709551615", "8-0", true}, {"7-18446744073709551615", "7-3", false},
+	} {
+		if got := streamIDLess(c.a, c.b); got != c.want {
+			t.Errorf("streamIDLess(%s, %s) = %v", c.a, c.b, got)
+		}
 	}
 }
