@@ -15,7 +15,8 @@
 //   COMFYUI_DIR [/opt/ComfyUI]  COMFYUI_PYTHON [python3]
 //   COMFYUI_LOG_DIR [/var/log/comfyui]
 //   OTELCOL_COMFY_BIN [/usr/local/bin/otelcol-comfy]
-//   OTELCOL_COMFY_CONFIG [/etc/otelcol-comfy/sidecar.yaml]
+//   OTELCOL_COMFY_CONFIG_DIR [/etc/otelcol-comfy]  (configs/ of this repository: sidecar.yaml, backend/)
+//   TELEMETRY_TARGET [dash0]  (or in the env file): dash0, collector, remote-collector, disabled
 //   OTELCOL_COMFY_ENV_FILE [/etc/otelcol-comfy/otelcol-comfy.env]  (deploy/otelcol-comfy.env.example)
 'use strict';
 
@@ -45,6 +46,12 @@ function readEnvFile(path) {
 }
 const sidecarEnv = readEnvFile(ENV_FILE);
 const MACHINE_ID = env('MACHINE_ID', sidecarEnv.MACHINE_ID || '');
+const CONFIG_DIR = env('OTELCOL_COMFY_CONFIG_DIR', '/etc/otelcol-comfy');
+const TELEMETRY_TARGETS = ['dash0', 'collector', 'remote-collector', 'disabled'];
+const TELEMETRY_TARGET = env('TELEMETRY_TARGET', sidecarEnv.TELEMETRY_TARGET || 'dash0');
+if (!TELEMETRY_TARGETS.includes(TELEMETRY_TARGET)) {
+  throw new Error(`TELEMETRY_TARGET=${TELEMETRY_TARGET}: must be one of ${TELEMETRY_TARGETS.join(', ')}`);
+}
 
 function comfyui(instance, gpu, port) {
   return {
@@ -69,7 +76,9 @@ function comfyui(instance, gpu, port) {
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4317',
       OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
       OTEL_SERVICE_NAME: 'comfyui',
-      OTEL_RESOURCE_ATTRIBUTES: `machine.id=${MACHINE_ID},service.instance.id=${instance}`,
+      // comfy.instance names the instance for the sidecar's job context
+      // (the same gpu{N} the sidecar reads from the log file's name).
+      OTEL_RESOURCE_ATTRIBUTES: `machine.id=${MACHINE_ID},service.instance.id=${instance},comfy.instance=${instance}`,
     },
   };
 }
@@ -81,8 +90,14 @@ module.exports = {
     {
       name: 'otelcol-comfy',
       script: env('OTELCOL_COMFY_BIN', '/usr/local/bin/otelcol-comfy'),
-      // The feature gate: see the poll_interval comment in configs/sidecar.yaml.
-      args: ['--config', env('OTELCOL_COMFY_CONFIG', '/etc/otelcol-comfy/sidecar.yaml'), '--feature-gates=stanza.synchronousLogEmitter'],
+      // The base config, then the telemetry backend TELEMETRY_TARGET picks
+      // (configs/backend/<target>.yaml). The feature gates: see the
+      // poll_interval and health_check comments in configs/sidecar.yaml.
+      args: [
+        '--config', `${CONFIG_DIR}/sidecar.yaml`,
+        '--config', `${CONFIG_DIR}/backend/${TELEMETRY_TARGET}.yaml`,
+        '--feature-gates=stanza.synchronousLogEmitter,extension.healthcheck.useComponentStatus',
+      ],
       interpreter: 'none',
       // Its own logs; not matched by the comfyui-*-out/error.log include.
       out_file: `${LOG_DIR}/otelcol-comfy-out.log`,

@@ -5,7 +5,7 @@
 #   "Dash0"        bin/otelcol-comfy with configs/dash0-standin.yaml: OTLP in,
 #                  JSON lines out to a file (Dash0 is not reachable from here)
 #   the sidecar    bin/otelcol-comfy with configs/sidecar.yaml, the production
-#                  config, TELEMETRY_TARGET=dash0 pointed at the stand-in
+#                  config + configs/backend/collector.yaml, pointed at the stand-in
 #   gpu0           a real ComfyUI session from $CORPUS_DIR/sessions replayed
 #                  into comfyui-gpu0-out.log at a lifelike pace (tqdm bars
 #                  redrawn state by state with `\r`, tracebacks, ...)
@@ -129,21 +129,23 @@ METRICS_PORT=$(free_port)
 OTLP_GRPC_PORT=$(free_port)
 OTLP_HTTP_PORT=$(free_port)
 (
-  export MACHINE_ID TELEMETRY_TARGET=dash0
-  export DASH0_ENDPOINT=127.0.0.1:$STANDIN_PORT DASH0_INSECURE=true
-  export DASH0_AUTH_TOKEN=demo-token DASH0_DATASET=demo
+  # The stand-in speaks plain OTLP gRPC: TELEMETRY_TARGET=collector (Dash0
+  # itself is TLS only, and the production config has no insecure switch).
+  export MACHINE_ID TELEMETRY_TARGET=collector
+  export OTEL_COLLECTOR_ENDPOINT=127.0.0.1:$STANDIN_PORT
   export COMFYUI_LOG_DIR=$LOGDIR OTELCOL_STORAGE_DIR=$WORK/state
   export OTLP_GRPC_ENDPOINT=127.0.0.1:$OTLP_GRPC_PORT OTLP_HTTP_ENDPOINT=127.0.0.1:$OTLP_HTTP_PORT
   export OTELCOL_HEALTH_CHECK_ENDPOINT=127.0.0.1:$HEALTH_PORT
   export OTELCOL_METRICS_HOST=127.0.0.1 OTELCOL_METRICS_PORT=$METRICS_PORT
   export OTELCOL_PPROF_ENDPOINT=127.0.0.1:$(free_port)
-  exec "$BIN" --config "$ROOT/configs/sidecar.yaml" --feature-gates=stanza.synchronousLogEmitter
+  exec "$BIN" --config "$ROOT/configs/sidecar.yaml" --config "$ROOT/configs/backend/$TELEMETRY_TARGET.yaml" \
+    --feature-gates=stanza.synchronousLogEmitter,extension.healthcheck.useComponentStatus
 ) >"$WORK/sidecar.log" 2>&1 &
 SIDECAR_PID=$!
 PIDS+=($SIDECAR_PID)
 healthy() {
-  if [ -x "$COMFYCTL" ] && "$COMFYCTL" health -q --url "http://127.0.0.1:$HEALTH_PORT/" 2>/dev/null; then return 0; fi
-  command -v curl >/dev/null && curl -fsS "http://127.0.0.1:$HEALTH_PORT/" >/dev/null
+  if [ -x "$COMFYCTL" ] && "$COMFYCTL" health -q --url "http://127.0.0.1:$HEALTH_PORT/status" 2>/dev/null; then return 0; fi
+  command -v curl >/dev/null && curl -fsS "http://127.0.0.1:$HEALTH_PORT/status" >/dev/null
 }
 for _ in $(seq 300); do
   healthy && break
@@ -151,8 +153,8 @@ for _ in $(seq 300); do
   sleep 0.1
 done
 healthy || die "the sidecar is not healthy after 30s (see $WORK/sidecar.log)"
-say "sidecar: configs/sidecar.yaml, machine.id=$MACHINE_ID, TELEMETRY_TARGET=dash0 -> stand-in"
-say "         health http://127.0.0.1:$HEALTH_PORT/  metrics http://127.0.0.1:$METRICS_PORT/metrics"
+say "sidecar: configs/sidecar.yaml, machine.id=$MACHINE_ID, TELEMETRY_TARGET=collector -> stand-in"
+say "         health http://127.0.0.1:$HEALTH_PORT/status?verbose  metrics http://127.0.0.1:$METRICS_PORT/metrics"
 say "         tailing $LOGDIR/comfyui-*-{out,error}.log, OTLP/HTTP on 127.0.0.1:$OTLP_HTTP_PORT"
 
 # ---------------------------------------------------------------- watchers
@@ -294,8 +296,8 @@ printf '  2. Redis Pub/Sub       %5d progress messages on machine:%s:progress\n'
 printf '  3. Redis Streams       %5d failure entries%s\n' "$FAILURE_ENTRIES" "$STREAM_LINES"
 if [ -n "$METRICS" ]; then
   printf '  sidecar self-metrics: %s records sent to Dash0, %s export failures\n' \
-    "$(metric otelcol_exporter_sent_log_records otlp_grpc/dash0)" \
-    "$(($(metric otelcol_exporter_send_failed_log_records otlp_grpc/dash0) + $(metric otelcol_exporter_send_failed_log_records redisrouter/progress) + $(metric otelcol_exporter_send_failed_log_records redisrouter/failures)))"
+    "$(metric otelcol_exporter_sent_log_records otlp_grpc/collector)" \
+    "$(($(metric otelcol_exporter_send_failed_log_records otlp_grpc/collector) + $(metric otelcol_exporter_send_failed_log_records redisrouter/progress) + $(metric otelcol_exporter_send_failed_log_records redisrouter/failures)))"
 fi
 say "a failure entry:"
 first_stream=$("${REDIS[@]}" --scan --pattern 'job:events:*' | head -n 1)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: the sidecar on this machine with the development overlay
-# (configs/local.yaml over configs/sidecar.yaml): OTLP on loopback and a
-# tailed ComfyUI-style log file in, classified records on the console.
+# (configs/sidecar.yaml + configs/backend/$TELEMETRY_TARGET.yaml +
+# configs/local.yaml): OTLP on loopback and a tailed ComfyUI-style log file
+# in, classified records on the console.
 #
 # Every setting can be overridden from the environment, e.g.
 #   REDIS_URL=redis://127.0.0.1:6379 make run      # also publish to Redis
@@ -31,7 +32,7 @@ otelcol-comfy (development overlay)
   machine.id        $MACHINE_ID        telemetry target: $TELEMETRY_TARGET    redis: ${REDIS_URL:-off (set REDIS_URL to publish)}
   tailed files      $COMFYUI_LOG_DIR/comfyui-*-{out,error}.log
   OTLP              grpc $OTLP_GRPC_ENDPOINT   http $OTLP_HTTP_ENDPOINT
-  health / metrics  http://$OTELCOL_HEALTH_CHECK_ENDPOINT/   http://$OTELCOL_METRICS_HOST:$OTELCOL_METRICS_PORT/metrics
+  health / metrics  http://$OTELCOL_HEALTH_CHECK_ENDPOINT/status?verbose   http://$OTELCOL_METRICS_HOST:$OTELCOL_METRICS_PORT/metrics
 
 Write ComfyUI lines into the tailed file from another shell, e.g.:
   echo 'got prompt' >> $LOG
@@ -41,4 +42,6 @@ Write ComfyUI lines into the tailed file from another shell, e.g.:
 Each record is printed below with its comfy.* attributes. Ctrl-C stops.
 
 MSG
-exec "$BIN" --config "$ROOT/configs/sidecar.yaml" --config "$ROOT/configs/local.yaml" --feature-gates=stanza.synchronousLogEmitter
+CONFIGS=(--config "$ROOT/configs/sidecar.yaml" --config "$ROOT/configs/backend/$TELEMETRY_TARGET.yaml" --config "$ROOT/configs/local.yaml")
+[ -n "${REDIS_URL:-}" ] || CONFIGS+=(--config "$ROOT/configs/local-no-redis.yaml")
+exec "$BIN" "${CONFIGS[@]}" --feature-gates=stanza.synchronousLogEmitter,extension.healthcheck.useComponentStatus

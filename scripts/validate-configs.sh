@@ -56,57 +56,92 @@ validate() {
   local -a args=()
   local f
   for f in "$@"; do args+=(--config "$f"); done
-  env -i PATH="$PATH" HOME="${HOME:-/tmp}" "${vars[@]}" "$BIN" validate "${args[@]}" >"$out" 2>&1
+  env -i PATH="$PATH" HOME="${HOME:-/tmp}" "${vars[@]}" "$BIN" validate "${args[@]}" "$GATES" >"$out" 2>&1
 }
 expect_valid() { # expect_valid DESCRIPTION [VAR=VALUE|-VAR]... -- CONFIG...
   local what=$1
   shift
   if validate "$TMP/out" "$@"; then pass "$what"; else fail "$what: $(tail -n 3 "$TMP/out" | tr '\n' ' ')"; fi
 }
+
+# The feature gates every launcher passes (checked below): the health_check
+# configuration needs extension.healthcheck.useComponentStatus to validate.
+GATES='--feature-gates=stanza.synchronousLogEmitter,extension.healthcheck.useComponentStatus'
+
+echo "== configs (documented env: $ENV_EXAMPLE)"
+SIDECAR=configs/sidecar.yaml
+backend() { echo "configs/backend/$1.yaml"; }
+expect_valid "sidecar.yaml + backend/dash0.yaml" -- "$SIDECAR" "$(backend dash0)"
+expect_valid "sidecar.yaml + backend/collector.yaml (no DASH0_* needed)" \
+  TELEMETRY_TARGET=collector OTEL_COLLECTOR_ENDPOINT=gateway:4317 -DASH0_ENDPOINT -DASH0_AUTH_TOKEN -DASH0_DATASET -- "$SIDECAR" "$(backend collector)"
+expect_valid "sidecar.yaml + backend/remote-collector.yaml" \
+  TELEMETRY_TARGET=remote-collector OTEL_COLLECTOR_ENDPOINT=gateway.example.com:4317 -DASH0_AUTH_TOKEN -- "$SIDECAR" "$(backend remote-collector)"
+expect_valid "sidecar.yaml + backend/disabled.yaml" TELEMETRY_TARGET=disabled -DASH0_ENDPOINT -DASH0_AUTH_TOKEN -- "$SIDECAR" "$(backend disabled)"
+expect_valid "sidecar.yaml with REDIS_URL (rediss://)" REDIS_URL=rediss://user:secret@redis.example.com:6380/0 -- "$SIDECAR" "$(backend dash0)"
+expect_valid "local.yaml (make run), no Redis" -- "$SIDECAR" "$(backend disabled)" configs/local.yaml configs/local-no-redis.yaml
+expect_valid "local.yaml (make run), REDIS_URL set" REDIS_URL=redis://127.0.0.1:6379 -- "$SIDECAR" "$(backend disabled)" configs/local.yaml
+expect_valid "dash0-standin.yaml" STANDIN_OUTPUT_FILE="$TMP/standin.jsonl" -- configs/dash0-standin.yaml
+expect_valid "tests' plaintext stand-in overlay" -- "$SIDECAR" "$(backend dash0)" tests/e2e/testdata/dash0-plaintext.yaml
+
+echo "== stock syntax only"
+# ${env:NAME} and ${env:NAME:-DEFAULT}: nothing that other collector tools
+# would not understand (the old private `:?COND` and `:|map` extensions).
+private=$(grep -rnE '\$\{(env:)?[A-Za-z_][A-Za-z0-9_]*:[?|]|\$\{(env:)?[A-Za-z_][A-Za-z0-9_]*:-[^}]*:\|' configs/ || true)
+[ -z "$private" ] && pass "configs/ use only \${env:NAME} and \${env:NAME:-DEFAULT}" || fail "private placeholder syntax: $private"
+grep -rqn 'unused.invalid' configs/ && fail "configs/ still hold placeholder exporters (unused.invalid)" || pass "no placeholder exporters"
+grep -rqnE 'insecure: *["]?[$][{]' configs/sidecar.yaml configs/backend/ && fail "an insecure switch is in the production config" || pass "no insecure switch in the production config"
+if "${COMFYCTL_BIN:-$ROOT/bin/comfyctl}" classify --config "$SIDECAR" </dev/null >"$TMP/classify" 2>&1; then
+  pass "comfyctl classify --config $SIDECAR runs"
+else
+  fail "comfyctl classify --config $SIDECAR: $(tail -n 2 "$TMP/classify" | tr '\n' ' ')"
+fi
+
+echo "== required variables: every missing one named, in one message"
+if validate "$TMP/out" -MACHINE_ID -DASH0_ENDPOINT -DASH0_AUTH_TOKEN -DASH0_DATASET -- "$SIDECAR" "$(backend dash0)"; then
+  fail "empty environment: validate passed"
+elif grep -q 'required environment variables are unset or empty: DASH0_AUTH_TOKEN, DASH0_DATASET, DASH0_ENDPOINT, MACHINE_ID' "$TMP/out"; then
+  pass "empty environment: $(grep -o 'required environment variables[^"]*' "$TMP/out" | head -n 1)"
+else
+  fail "empty environment: $(tail -n 2 "$TMP/out" | tr '\n' ' ')"
+fi
 expect_missing() { # expect_missing DESCRIPTION NAME [VAR=VALUE|-VAR]... -- CONFIG...
   local what=$1 name=$2
   shift 2
   if validate "$TMP/out" "$@"; then
     fail "$what: validate passed"
-  elif grep -q "\"$name\"" "$TMP/out"; then
-    pass "$what: $(grep -o "environment variable \"$name\"[^(]*" "$TMP/out" | head -n 1)"
+  elif grep -qE "unset or empty: .*\b$name\b" "$TMP/out"; then
+    pass "$what: names $name"
   else
     fail "$what: the error does not name $name: $(tail -n 2 "$TMP/out" | tr '\n' ' ')"
   fi
 }
-
-echo "== configs (documented env: $ENV_EXAMPLE)"
-SIDECAR=configs/sidecar.yaml
-expect_valid "sidecar.yaml, TELEMETRY_TARGET=dash0" -- "$SIDECAR"
-expect_valid "sidecar.yaml, TELEMETRY_TARGET=collector (no DASH0_* needed)" \
-  TELEMETRY_TARGET=collector OTEL_COLLECTOR_ENDPOINT=gateway:4317 -DASH0_ENDPOINT -DASH0_AUTH_TOKEN -DASH0_DATASET -- "$SIDECAR"
-expect_valid "sidecar.yaml, TELEMETRY_TARGET=remote-collector" \
-  TELEMETRY_TARGET=remote-collector OTEL_COLLECTOR_ENDPOINT=gateway.example.com:4317 -DASH0_AUTH_TOKEN -- "$SIDECAR"
-expect_valid "sidecar.yaml, TELEMETRY_TARGET=disabled" TELEMETRY_TARGET=disabled -DASH0_ENDPOINT -DASH0_AUTH_TOKEN -- "$SIDECAR"
-expect_valid "sidecar.yaml with REDIS_URL (rediss://)" REDIS_URL=rediss://user:secret@redis.example.com:6380/0 -- "$SIDECAR"
-expect_valid "local.yaml over sidecar.yaml (make run), no Redis" TELEMETRY_TARGET=disabled -- "$SIDECAR" configs/local.yaml
-expect_valid "local.yaml over sidecar.yaml (make run), REDIS_URL set" TELEMETRY_TARGET=disabled REDIS_URL=redis://127.0.0.1:6379 -- "$SIDECAR" configs/local.yaml
-expect_valid "dash0-standin.yaml" STANDIN_OUTPUT_FILE="$TMP/standin.jsonl" -- configs/dash0-standin.yaml
-for f in configs/*.yaml configs/*.yml; do
-  [ -e "$f" ] || continue
-  case $(basename "$f") in sidecar.yaml | local.yaml | dash0-standin.yaml) continue ;; esac
-  expect_valid "$(basename "$f")" -- "$f"
-done
-
-echo "== required variables fail naming them"
-expect_missing "MACHINE_ID unset" MACHINE_ID -MACHINE_ID -- "$SIDECAR"
-expect_missing "MACHINE_ID empty" MACHINE_ID -MACHINE_ID MACHINE_ID= -- "$SIDECAR"
-expect_missing "dash0 without DASH0_ENDPOINT" DASH0_ENDPOINT -DASH0_ENDPOINT -- "$SIDECAR"
-expect_missing "dash0 without DASH0_AUTH_TOKEN" DASH0_AUTH_TOKEN -DASH0_AUTH_TOKEN -- "$SIDECAR"
-expect_missing "dash0 without DASH0_DATASET" DASH0_DATASET -DASH0_DATASET -- "$SIDECAR"
-expect_missing "collector without OTEL_COLLECTOR_ENDPOINT" OTEL_COLLECTOR_ENDPOINT TELEMETRY_TARGET=collector -- "$SIDECAR"
-expect_missing "remote-collector without OTEL_COLLECTOR_ENDPOINT" OTEL_COLLECTOR_ENDPOINT TELEMETRY_TARGET=remote-collector -- "$SIDECAR"
-expect_missing "TELEMETRY_TARGET misspelt" TELEMETRY_TARGET TELEMETRY_TARGET=dahs0 -- "$SIDECAR"
+expect_missing "MACHINE_ID empty" MACHINE_ID -MACHINE_ID MACHINE_ID= -- "$SIDECAR" "$(backend dash0)"
+expect_missing "collector without OTEL_COLLECTOR_ENDPOINT" OTEL_COLLECTOR_ENDPOINT TELEMETRY_TARGET=collector -- "$SIDECAR" "$(backend collector)"
+expect_missing "remote-collector without OTEL_COLLECTOR_ENDPOINT" OTEL_COLLECTOR_ENDPOINT -- "$SIDECAR" "$(backend remote-collector)"
 expect_missing "stand-in without STANDIN_OUTPUT_FILE" STANDIN_OUTPUT_FILE -- configs/dash0-standin.yaml
+
+echo "== bad values fail validate, naming the field"
+expect_bad() { # expect_bad DESCRIPTION FIELD-TEXT [VAR=VALUE|-VAR]... -- CONFIG...
+  local what=$1 field=$2
+  shift 2
+  if validate "$TMP/out" "$@"; then
+    fail "$what: validate passed"
+  elif grep -qF -- "$field" "$TMP/out"; then
+    pass "$what: $(grep -F -- "$field" "$TMP/out" | head -n 1 | sed 's/^Error: .*cannot convert the confmap.Conf: //' | cut -c1-150)"
+  else
+    fail "$what: the error does not name $field: $(tail -n 2 "$TMP/out" | tr '\n' ' ' | cut -c1-300)"
+  fi
+}
+expect_bad "REDIS_PORT=notaport" 'redisrouter/progress::endpoint' REDIS_PORT=notaport -- "$SIDECAR" "$(backend dash0)"
+expect_bad "REDIS_HOST='bad host'" 'redisrouter/failures::endpoint' "REDIS_HOST=bad host" -- "$SIDECAR" "$(backend dash0)"
+expect_bad "REDIS_URL=redis://h:6379/abc" 'url' REDIS_URL=redis://h:6379/abc -- "$SIDECAR" "$(backend dash0)"
+expect_bad "OTELCOL_METRICS_PORT=70000" 'prometheus::port' OTELCOL_METRICS_PORT=70000 -- "$SIDECAR" "$(backend dash0)"
+expect_bad "OTLP_GRPC_ENDPOINT=nonsense" 'receivers::otlp::protocols::grpc::endpoint' OTLP_GRPC_ENDPOINT=nonsense -- "$SIDECAR" "$(backend dash0)"
+expect_bad "DASH0_ENDPOINT=nonsense" 'otlp_grpc/dash0::endpoint' DASH0_ENDPOINT=nonsense -- "$SIDECAR" "$(backend dash0)"
 
 echo "== env file documents every variable"
 undocumented=()
-for name in $(grep -vE '^\s*#' "$SIDECAR" | grep -oE '\$\{env:[A-Za-z_][A-Za-z0-9_]*' | sed 's/.*env://' | sort -u); do
+for name in $(grep -vhE '^\s*#' "$SIDECAR" configs/backend/*.yaml | grep -oE '\$\{env:[A-Za-z_][A-Za-z0-9_]*' | sed 's/.*env://' | sort -u); do
   grep -qE "^#?$name=" "$ENV_EXAMPLE" || undocumented+=("$name")
 done
 if ((${#undocumented[@]})); then fail "$ENV_EXAMPLE lacks: ${undocumented[*]}"; else pass "$ENV_EXAMPLE lists every variable sidecar.yaml reads"; fi
@@ -199,11 +234,15 @@ else
 fi
 
 echo "== the sidecar's command line"
-# Every way of starting the sidecar passes the same feature gate, and the e2e
-# harness tests with it (configs/sidecar.yaml, poll_interval comment).
-GATE='--feature-gates=stanza.synchronousLogEmitter'
+# Every way of starting the sidecar passes the same feature gates, and the
+# e2e harness tests with them (configs/sidecar.yaml: poll_interval and
+# health_check comments), and merges the backend TELEMETRY_TARGET picks.
+GATE=$GATES
 for f in Dockerfile deploy/ecosystem.config.js scripts/demo.sh scripts/run-local.sh tests/e2e/harness/sidecar.go; do
   grep -qF -- "$GATE" "$f" && pass "$f starts the sidecar with $GATE" || fail "$f does not pass $GATE"
+done
+for f in Dockerfile deploy/ecosystem.config.js scripts/demo.sh scripts/run-local.sh tests/e2e/harness/paths.go; do
+  grep -qE 'backend/\$\{?TELEMETRY_TARGET|"backend", target' "$f" && pass "$f merges configs/backend/<TELEMETRY_TARGET>.yaml" || fail "$f does not pick the backend from TELEMETRY_TARGET"
 done
 
 echo "== scripts"
