@@ -67,7 +67,8 @@ type logsProcessor struct {
 
 	mu        sync.Mutex
 	instances map[string]*instanceState
-	hashes    []uint64 // scratch, under mu
+	hashes    []uint64  // scratch, under mu
+	pending   []pending // scratch, under mu
 
 	worker *workerState // nil unless worker_state.enabled
 
@@ -130,46 +131,71 @@ func (p *logsProcessor) isJob(v string) bool {
 	return !ok
 }
 
-// batchCounts are added to the metrics once per batch.
-type batchCounts struct {
-	unattributed int64
-	duplicates   int64
+// pending is one record between the two passes over a batch.
+type pending struct {
+	lr           plog.LogRecord
+	st           *instanceState
+	t            int64
+	src          uint8
+	h0, h1       int // its line hashes: p.hashes[h0:h1], sorted
+	dupCandidate bool
+	ownValid     bool
+	ownJob       string
+	ownWorkflow  string
 }
 
+// processLogs makes two passes: the first learns from every record of the
+// batch (lifecycle events, OTLP job ids), the second attributes them. So a
+// `got prompt` gets the job id that the OTLP records after it in the same
+// batch carry (the SDK sends five seconds of records at once).
 func (p *logsProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
-	var counts batchCounts
 	var ev [4]int64
+	var unattributed, duplicates int64
 	now := p.now().UnixNano()
 
 	p.mu.Lock()
+	p.hashes = p.hashes[:0]
+	p.pending = p.pending[:0]
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
 		res := rl.Resource().Attributes()
-		resInstance, resDerived := p.instanceOf(res)
-		resWorker := firstStr(res, p.cfg.Instance.WorkerIDAttributes)
-		resMachine := firstStr(res, p.cfg.WorkerState.MachineIDAttributes)
+		rc := resourceContext{res: res}
+		rc.instance, rc.derived = p.instanceOf(res)
+		rc.worker = firstStr(res, p.cfg.Instance.WorkerIDAttributes)
+		rc.machine = firstStr(res, p.cfg.WorkerState.MachineIDAttributes)
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				lr := lrs.At(k)
-				e := p.processRecord(lr, res, resInstance, resDerived, resWorker, resMachine, now, &counts)
-				switch e {
-				case EvidenceRecord:
-					ev[0]++
-				case EvidenceOTLP:
-					ev[1]++
-				case EvidenceWorkerState:
-					ev[2]++
-				case EvidenceLifecycle:
-					ev[3]++
-				default:
-					counts.unattributed++
+				if pd, ok := p.learn(lrs.At(k), &rc, now); ok {
+					p.pending = append(p.pending, pd)
+				} else {
+					unattributed++
 				}
 			}
 		}
 	}
+	for i := range p.pending {
+		e, dup := p.attribute(&p.pending[i], now)
+		switch e {
+		case EvidenceRecord:
+			ev[0]++
+		case EvidenceOTLP:
+			ev[1]++
+		case EvidenceWorkerState:
+			ev[2]++
+		case EvidenceLifecycle:
+			ev[3]++
+		default:
+			unattributed++
+		}
+		if dup {
+			duplicates++
+		}
+	}
+	// Drop references to the batch's records.
+	clear(p.pending)
 	p.mu.Unlock()
 
 	for i, e := range []string{EvidenceRecord, EvidenceOTLP, EvidenceWorkerState, EvidenceLifecycle} {
@@ -177,13 +203,21 @@ func (p *logsProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Log
 			p.telemetry.ProcessorComfyjobRecordsAttributed.Add(ctx, ev[i], p.evidenceOpts[e])
 		}
 	}
-	if counts.unattributed > 0 {
-		p.telemetry.ProcessorComfyjobRecordsUnattributed.Add(ctx, counts.unattributed)
+	if unattributed > 0 {
+		p.telemetry.ProcessorComfyjobRecordsUnattributed.Add(ctx, unattributed)
 	}
-	if counts.duplicates > 0 {
-		p.telemetry.ProcessorComfyjobDuplicatesMarked.Add(ctx, counts.duplicates)
+	if duplicates > 0 {
+		p.telemetry.ProcessorComfyjobDuplicatesMarked.Add(ctx, duplicates)
 	}
 	return ld, nil
+}
+
+// resourceContext is what a resource says, resolved once per resource.
+type resourceContext struct {
+	res             pcommon.Map
+	instance        string
+	derived         bool
+	worker, machine string
 }
 
 // instanceOf resolves the instance from m's attributes: an instance
@@ -239,9 +273,9 @@ func recordTime(lr plog.LogRecord, now int64) int64 {
 	return now
 }
 
-func (p *logsProcessor) processRecord(lr plog.LogRecord, res pcommon.Map, resInstance string, resDerived bool,
-	resWorker, resMachine string, now int64, counts *batchCounts,
-) string {
+// learn is the first pass over a record: source, instance, its lines, and
+// the evidence it carries. ok is false for a record without an instance.
+func (p *logsProcessor) learn(lr plog.LogRecord, rc *resourceContext, now int64) (pd pending, ok bool) {
 	attrs := lr.Attributes()
 	src, srcName := srcOTLP, SourceOTLP
 	if _, ok := attrs.Get(attrFileName); ok {
@@ -251,10 +285,10 @@ func (p *logsProcessor) processRecord(lr plog.LogRecord, res pcommon.Map, resIns
 
 	name, derived := p.instanceOf(attrs)
 	if name == "" {
-		name, derived = resInstance, resDerived
+		name, derived = rc.instance, rc.derived
 	}
 	if name == "" {
-		return ""
+		return pd, false
 	}
 	if derived {
 		attrs.PutStr(AttrInstance, name)
@@ -262,71 +296,76 @@ func (p *logsProcessor) processRecord(lr plog.LogRecord, res pcommon.Map, resIns
 	st := p.instance(name, now)
 	if w := firstStr(attrs, p.cfg.Instance.WorkerIDAttributes); w != "" {
 		st.workerID = w
-	} else if resWorker != "" {
-		st.workerID = resWorker
+	} else if rc.worker != "" {
+		st.workerID = rc.worker
 	}
-	if resMachine != "" {
-		st.machineID = resMachine
+	if rc.machine != "" {
+		st.machineID = rc.machine
 	} else if m := firstStr(attrs, p.cfg.WorkerState.MachineIDAttributes); m != "" {
 		st.machineID = m
 	}
-	t := recordTime(lr, now)
+	pd = pending{lr: lr, st: st, t: recordTime(lr, now), src: src}
 
-	// 1. Both sources: are all lines of this record already seen from the
-	// other one? Then it is the later copy.
-	var hs []uint64
-	dupCandidate := false
+	// Both sources: are all lines of this record already seen from the
+	// other one? Then it is the later copy, and must not replay a
+	// lifecycle event the first copy applied.
 	if st.lines != nil {
-		hs = p.lineHashes(lr, src)
+		pd.h0 = len(p.hashes)
+		p.hashes = p.appendLineHashes(p.hashes, lr, src)
+		pd.h1 = len(p.hashes)
+		hs := p.hashes[pd.h0:pd.h1]
 		sortHashes(hs)
 		st.lines.expire(now - int64(p.cfg.Duplicates.Window))
-		dupCandidate, _ = st.lines.seen(hs, src)
+		pd.dupCandidate, _ = st.lines.seen(hs, src)
 	}
-
-	// 2. Evidence. The copy that arrives second must not replay a
-	// lifecycle event the first copy applied.
-	if ev := p.cfg.Job.LifecycleAttribute; ev != "" && !dupCandidate {
+	if ev := p.cfg.Job.LifecycleAttribute; ev != "" && !pd.dupCandidate {
 		if v, ok := attrs.Get(ev); ok {
 			switch v.Str() {
 			case eventPromptStarted:
-				st.tl.promptStarted(t, st.wsJob, st.wsChanged)
+				st.tl.promptStarted(pd.t, st.wsJob, st.wsChanged)
 				if p.worker != nil {
-					p.worker.lookupAtStart(st, t)
+					p.worker.lookupAtStart(st, pd.t)
 				}
 			case eventPromptExecuted, eventInterrupted:
-				st.tl.promptEnded(t)
+				st.tl.promptEnded(pd.t)
 			}
 		}
 	}
-	ownJob := firstStr(attrs, p.cfg.Job.IDAttributes)
-	if ownJob == "" {
-		ownJob = firstStr(res, p.cfg.Job.IDAttributes)
+	pd.ownJob = firstStr(attrs, p.cfg.Job.IDAttributes)
+	if pd.ownJob == "" {
+		pd.ownJob = firstStr(rc.res, p.cfg.Job.IDAttributes)
 	}
-	ownWorkflow := firstStr(attrs, p.cfg.Job.WorkflowIDAttributes)
-	if ownWorkflow == "" {
-		ownWorkflow = firstStr(res, p.cfg.Job.WorkflowIDAttributes)
+	pd.ownWorkflow = firstStr(attrs, p.cfg.Job.WorkflowIDAttributes)
+	if pd.ownWorkflow == "" {
+		pd.ownWorkflow = firstStr(rc.res, p.cfg.Job.WorkflowIDAttributes)
 	}
-	ownValid := p.isJob(ownJob)
-	if ownValid && src == srcOTLP {
-		ownValid = st.tl.otlpID(ownJob, ownWorkflow, t)
-	} else if ownValid && st.tl.endedByLifecycle(ownJob, t) {
-		ownValid = false
+	if !p.isJob(pd.ownWorkflow) {
+		pd.ownWorkflow = ""
 	}
-	if !p.isJob(ownWorkflow) {
-		ownWorkflow = ""
+	pd.ownValid = p.isJob(pd.ownJob)
+	if pd.ownValid && src == srcOTLP {
+		// False when stale: ComfyUI keeps the last prompt's extra_data,
+		// and the log's lifecycle ended that job before this record.
+		pd.ownValid = st.tl.otlpID(pd.ownJob, pd.ownWorkflow, pd.t)
+	} else if pd.ownValid && st.tl.endedByLifecycle(pd.ownJob, pd.t) {
+		pd.ownValid = false
 	}
+	return pd, true
+}
 
-	// 3. Attribution.
-	job, workflow, evidence := "", "", ""
-	if ownValid {
-		job, workflow, evidence = ownJob, ownWorkflow, EvidenceRecord
+// attribute is the second pass: the record's job and its duplicate mark.
+func (p *logsProcessor) attribute(pd *pending, now int64) (evidence string, dup bool) {
+	st, attrs := pd.st, pd.lr.Attributes()
+	var job, workflow string
+	if pd.ownValid {
+		job, workflow, evidence = pd.ownJob, pd.ownWorkflow, EvidenceRecord
 		if workflow == "" {
-			if j, wf, _ := st.tl.attribute(t); j == job {
+			if j, wf, _ := st.tl.attribute(pd.t); j == job {
 				workflow = wf
 			}
 		}
 	} else {
-		job, workflow, evidence = st.tl.attribute(t)
+		job, workflow, evidence = st.tl.attribute(pd.t)
 	}
 	if job != "" {
 		attrs.PutStr(AttrJobID, job)
@@ -336,31 +375,31 @@ func (p *logsProcessor) processRecord(lr plog.LogRecord, res pcommon.Map, resIns
 		attrs.PutStr(AttrEvidence, evidence)
 	}
 
-	// 4. Duplicates: the later copy is marked, unless it names the job the
-	// first copy lacked (that copy went to the machine stream; this one
-	// must reach the job's).
-	if st.lines != nil && len(hs) > 0 {
-		if dupCandidate {
-			_, withoutJob := st.lines.seen(hs, src)
-			st.lines.consume(hs, src)
-			if !(withoutJob && job != "") {
-				attrs.PutBool(AttrDuplicate, true)
-				counts.duplicates++
-			}
-		} else {
-			for _, h := range hs {
-				st.lines.add(h, src, now, job != "")
-			}
-		}
+	// The later copy is marked, unless it names the job the first copy
+	// lacked: that copy went to the machine stream, this one must reach
+	// the job's.
+	if st.lines == nil || pd.h1 == pd.h0 {
+		return evidence, false
 	}
-	return evidence
+	hs := p.hashes[pd.h0:pd.h1]
+	if all, withoutJob := st.lines.seen(hs, pd.src); all {
+		st.lines.consume(hs, pd.src)
+		if !(withoutJob && job != "") {
+			attrs.PutBool(AttrDuplicate, true)
+			return evidence, true
+		}
+		return evidence, false
+	}
+	for _, h := range hs {
+		st.lines.add(h, pd.src, now, job != "")
+	}
+	return evidence, false
 }
 
-// lineHashes returns the record's line hashes (scratch slice): the body's
+// appendLineHashes appends the record's line hashes: the body's
 // lines and, for OTLP, the exception.stacktrace attribute's lines, which
 // the file has as text.
-func (p *logsProcessor) lineHashes(lr plog.LogRecord, src uint8) []uint64 {
-	hs := p.hashes[:0]
+func (p *logsProcessor) appendLineHashes(hs []uint64, lr plog.LogRecord, src uint8) []uint64 {
 	body := lr.Body()
 	var text string
 	switch body.Type() {
@@ -378,7 +417,6 @@ func (p *logsProcessor) lineHashes(lr plog.LogRecord, src uint8) []uint64 {
 			hs = appendLineHashes(hs, v.AsString(), false)
 		}
 	}
-	p.hashes = hs
 	return hs
 }
 

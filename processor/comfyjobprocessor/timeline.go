@@ -204,17 +204,17 @@ func (tl *timeline) otlpID(job, workflow string, t int64) bool {
 }
 
 // workerJob applies the worker's state: job (or "" when idle) since changed
-// (0 when unknown), learned at now.
-func (tl *timeline) workerJob(job string, changed, now int64) {
+// (0 when unknown), learned at now; prev is the job the worker had before.
+func (tl *timeline) workerJob(job, prev string, changed, now int64) {
 	at := changed
 	if at <= 0 || at > now {
 		at = now
 	}
 	l := tl.last()
 	if job == "" {
-		// Idle. A job only the worker named ends; lifecycle-bounded jobs
-		// end with their own `Prompt executed`.
-		if l != nil && l.end == 0 && l.evidence == EvidenceWorkerState && !l.lcStart {
+		// Idle: the worker's job is over, even when ComfyUI printed no
+		// `Prompt executed` (a prompt that failed validation never runs).
+		if l != nil && l.end == 0 && ((prev != "" && l.job == prev) || (l.evidence == EvidenceWorkerState && !l.lcStart)) {
 			l.end = max(l.start, at)
 		}
 		return

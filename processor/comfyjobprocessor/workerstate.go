@@ -216,8 +216,9 @@ func (w *workerState) apply(st *instanceState, job string, changed, now int64) {
 	if job == st.wsJob && changed == st.wsChanged {
 		return
 	}
+	prev := st.wsJob
 	st.wsJob, st.wsChanged = job, changed
-	st.tl.workerJob(job, changed, now)
+	st.tl.workerJob(job, prev, changed, now)
 }
 
 // lookupAtStart reads the worker's hash inline when a prompt starts and
@@ -321,14 +322,15 @@ func (w *workerState) onStatus(payload string) {
 	}
 	if st != nil {
 		// The channel says when; the hash field may be disabled.
-		if job == st.wsJob && changed == st.wsChanged {
-			return
-		}
 		if !w.p.isJob(job) {
 			job = ""
 		}
+		if job == st.wsJob && changed == st.wsChanged {
+			return
+		}
+		prev := st.wsJob
 		st.wsJob, st.wsChanged = job, changed
-		st.tl.workerJob(job, changed, now)
+		st.tl.workerJob(job, prev, changed, now)
 	}
 }
 
