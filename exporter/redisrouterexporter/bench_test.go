@@ -65,7 +65,7 @@ func benchExporter(b *testing.B, addr string) *redisExporter {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := e.start(context.Background(), nil); err != nil {
+	if err := e.start(context.Background(), nil); err != nil { // no host: no status reports
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = e.shutdown(context.Background()) })
@@ -175,7 +175,7 @@ func BenchmarkPlan(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				buf := getBatchBuffers()
-				e.plan(ld, time.Now(), buf)
+				e.plan(context.Background(), ld, time.Now(), buf)
 				putBatchBuffers(buf)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/record")

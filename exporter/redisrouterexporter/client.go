@@ -31,6 +31,11 @@ func clientOptions(ctx context.Context, c *Config) (*redis.UniversalOptions, err
 		ReadTimeout:      c.ReadTimeout,
 		WriteTimeout:     c.WriteTimeout,
 		PoolSize:         c.PoolSize,
+		// One retry layer: exporterhelper's. go-redis's own retries would
+		// resend a whole pipeline after a read timeout, when Redis may
+		// already have executed it: duplicates. (The commands are also
+		// marked NoRetry, which covers the Cluster client's pipeline.)
+		MaxRetries: -1,
 		// Few quick dial attempts: exporterhelper owns retrying (with
 		// backoff and the queue); long dial loops would only hold a
 		// batch past its timeout during an outage.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,11 +21,15 @@ import (
 	"github.com/comfy-sidecar/otelcol-comfy/exporter/redisrouterexporter/payload"
 )
 
-// Routes: the values of the comfy.class attribute an instance may send.
+// Values of the comfy.class attribute. The routing connector sends each
+// instance one class; the exporter still reads it per record to know what to
+// do with it (and counts anything else as not routed).
 const (
-	RouteProgress = "progress"
-	RouteFailure  = "failure"
-	RouteOther    = "other"
+	ClassProgress = "progress"
+	ClassFailure  = "failure"
+	ClassOther    = "other"
+
+	classAttribute = "comfy.class"
 )
 
 // Connection modes, mapped onto go-redis's universal client.
@@ -44,8 +49,8 @@ const (
 	PlaceholderServiceName = "service_name"
 )
 
-// Config is the redisrouter exporter configuration. The schema is agreed in
-// the team brief; README.md documents every field.
+// Config is the redisrouter exporter configuration; README.md documents
+// every field with its default.
 type Config struct {
 	TimeoutConfig exporterhelper.TimeoutConfig                             `mapstructure:",squash"`
 	QueueConfig   configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
@@ -77,11 +82,9 @@ type Config struct {
 	ReadTimeout  time.Duration `mapstructure:"read_timeout"`
 	WriteTimeout time.Duration `mapstructure:"write_timeout"`
 	PoolSize     int           `mapstructure:"pool_size"`
-
-	// Routes lists the comfy.class values this instance sends.
-	Routes []string `mapstructure:"routes"`
-	// ClassAttribute is the record attribute holding the class.
-	ClassAttribute string `mapstructure:"class_attribute"`
+	// ProbeInterval: how often Redis is pinged while no batch went out, so
+	// that the component status and redis_up reflect an idle tier too.
+	ProbeInterval time.Duration `mapstructure:"probe_interval"`
 
 	Progress ProgressConfig `mapstructure:"progress"`
 	Failures FailuresConfig `mapstructure:"failures"`
@@ -98,7 +101,7 @@ type Config struct {
 	_ struct{}
 }
 
-// ProgressConfig is the Pub/Sub route.
+// ProgressConfig is the Pub/Sub side.
 type ProgressConfig struct {
 	Channel string `mapstructure:"channel"`
 	// MaxAge: progress older than this (observed or record timestamp,
@@ -111,15 +114,23 @@ type ProgressConfig struct {
 	Throttle time.Duration `mapstructure:"throttle"`
 }
 
-// FailuresConfig is the Streams route.
+// FailuresConfig is the Streams side.
 type FailuresConfig struct {
 	Stream         string `mapstructure:"stream"`
 	FallbackStream string `mapstructure:"fallback_stream"`
-	// MaxLen is applied as XADD MAXLEN ~ MaxLen (approximate trimming).
+	// DeadLetterStream receives the failures whose stream Redis refuses
+	// (WRONGTYPE, NOPERM on the key), with the original key and the error.
+	DeadLetterStream string `mapstructure:"dead_letter_stream"`
+	// MaxLen is applied as XADD MAXLEN ~ MaxLen (approximate trimming) to
+	// every stream: job, fallback and dead-letter.
 	MaxLen int64 `mapstructure:"maxlen"`
-	// TTL, when > 0, sets EXPIRE on the job stream after each XADD so
-	// finished jobs do not pile up keys. The fallback stream never expires.
+	// TTL: EXPIRE on the job stream after each XADD, so a finished job's
+	// stream goes away TTL after its last entry. 0 disables. The fallback
+	// and dead-letter streams are per machine and never expire (capped).
 	TTL time.Duration `mapstructure:"ttl"`
+	// NoJobIDs are job id values that mean "no job" (compared without
+	// case): such failures go to the fallback stream. Empty always does.
+	NoJobIDs []string `mapstructure:"no_job_ids"`
 }
 
 var (
@@ -137,28 +148,33 @@ func defaultAttributes() map[string][]string {
 	}
 }
 
+// DefaultDeadLetterStream is failures.dead_letter_stream's default.
+const DefaultDeadLetterStream = "machine:{machine_id}:dead_letter"
+
 func createDefaultConfig() component.Config {
 	return &Config{
-		TimeoutConfig:  exporterhelper.TimeoutConfig{Timeout: 5 * time.Second},
-		QueueConfig:    configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
-		RetryConfig:    configretry.NewDefaultBackOffConfig(),
-		Endpoint:       "localhost:6379",
-		TLS:            configtls.ClientConfig{Insecure: true},
-		Mode:           ModeStandalone,
-		DialTimeout:    5 * time.Second,
-		ReadTimeout:    3 * time.Second,
-		WriteTimeout:   3 * time.Second,
-		PoolSize:       10,
-		Routes:         []string{RouteProgress, RouteFailure},
-		ClassAttribute: "comfy.class",
+		TimeoutConfig: exporterhelper.TimeoutConfig{Timeout: 5 * time.Second},
+		QueueConfig:   configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
+		RetryConfig:   configretry.NewDefaultBackOffConfig(),
+		Endpoint:      "localhost:6379",
+		TLS:           configtls.ClientConfig{Insecure: true},
+		Mode:          ModeStandalone,
+		DialTimeout:   5 * time.Second,
+		ReadTimeout:   3 * time.Second,
+		WriteTimeout:  3 * time.Second,
+		PoolSize:      10,
+		ProbeInterval: 5 * time.Second,
 		Progress: ProgressConfig{
 			Channel: payload.DefaultProgressChannel,
 			MaxAge:  10 * time.Second,
 		},
 		Failures: FailuresConfig{
-			Stream:         payload.DefaultFailureStream,
-			FallbackStream: payload.DefaultFallbackStream,
-			MaxLen:         1000,
+			Stream:           payload.DefaultFailureStream,
+			FallbackStream:   payload.DefaultFallbackStream,
+			DeadLetterStream: DefaultDeadLetterStream,
+			MaxLen:           1000,
+			TTL:              time.Hour,
+			NoJobIDs:         []string{"unknown", "none", "null", "undefined"},
 		},
 		Attributes:       defaultAttributes(),
 		DefaultMachineID: "unknown",
@@ -166,34 +182,29 @@ func createDefaultConfig() component.Config {
 	}
 }
 
-// Validate checks the configuration. Errors name the offending field and
-// never echo a secret (a URL is shown redacted).
+// Validate checks every setting and names the offending field. It never
+// echoes a secret (a URL is shown redacted).
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(field, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
 	}
 
+	// Where to connect.
 	if u := string(c.URL); u != "" {
-		pu, err := url.Parse(u)
-		switch {
-		case err != nil:
-			add("url", "cannot be parsed (value not shown: it may hold a password)")
-		case pu.Scheme != "redis" && pu.Scheme != "rediss":
-			add("url", "scheme must be redis:// or rediss://, got %q in %s", pu.Scheme, redactURL(u))
-		case pu.Host == "":
-			add("url", "has no host: %s", redactURL(u))
+		for _, msg := range checkRedisURL(u) {
+			add("url", "%s (in %s)", msg, redactURL(u))
 		}
 	} else if c.Mode == ModeStandalone || c.Mode == "" {
 		if c.Endpoint == "" {
 			add("endpoint", "required when url is empty")
-		} else if _, _, err := net.SplitHostPort(c.Endpoint); err != nil {
-			add("endpoint", "must be host:port, got %q", c.Endpoint)
+		} else if msg := checkHostPort(c.Endpoint); msg != "" {
+			add("endpoint", "%s", msg)
 		}
 	}
 	for i, a := range c.Addrs {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			add(fmt.Sprintf("addrs[%d]", i), "must be host:port, got %q", a)
+		if msg := checkHostPort(a); msg != "" {
+			add(fmt.Sprintf("addrs[%d]", i), "%s", msg)
 		}
 	}
 	switch c.Mode {
@@ -219,39 +230,37 @@ func (c *Config) Validate() error {
 		add("db", "must be >= 0, got %d", c.DB)
 	}
 	if c.PoolSize < 0 {
-		add("pool_size", "must be >= 0, got %d", c.PoolSize)
+		add("pool_size", "must be >= 0 (0: go-redis's default), got %d", c.PoolSize)
 	}
-	for name, d := range map[string]time.Duration{
-		"dial_timeout": c.DialTimeout, "read_timeout": c.ReadTimeout, "write_timeout": c.WriteTimeout,
-		"progress.max_age": c.Progress.MaxAge, "progress.throttle": c.Progress.Throttle, "failures.ttl": c.Failures.TTL,
-	} {
-		if d < 0 {
-			add(name, "must not be negative, got %s", d)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"dial_timeout", c.DialTimeout}, {"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout}, {"probe_interval", c.ProbeInterval}} {
+		if d.v <= 0 {
+			add(d.name, "must be > 0, got %s", d.v)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"progress.max_age", c.Progress.MaxAge}, {"progress.throttle", c.Progress.Throttle}, {"failures.ttl", c.Failures.TTL}} {
+		if d.v < 0 {
+			add(d.name, "must be >= 0 (0 disables), got %s", d.v)
 		}
 	}
 	if c.Failures.TTL > 0 && c.Failures.TTL < time.Second {
-		add("failures.ttl", "must be 0 (off) or at least 1s, got %s", c.Failures.TTL)
+		add("failures.ttl", "must be 0 (off) or at least 1s (EXPIRE has second resolution), got %s", c.Failures.TTL)
+	}
+	if c.Failures.MaxLen <= 0 {
+		add("failures.maxlen", "must be > 0, got %d", c.Failures.MaxLen)
+	}
+	for i, id := range c.Failures.NoJobIDs {
+		if strings.TrimSpace(id) == "" {
+			add(fmt.Sprintf("failures.no_job_ids[%d]", i), "must not be empty (an empty job id always means no job)")
+		}
 	}
 
-	if len(c.Routes) == 0 {
-		add("routes", "must list at least one of progress, failure, other")
-	}
-	seen := map[string]bool{}
-	for i, r := range c.Routes {
-		switch r {
-		case RouteProgress, RouteFailure, RouteOther:
-		default:
-			add(fmt.Sprintf("routes[%d]", i), "unknown route %q (want progress, failure or other)", r)
-		}
-		if seen[r] {
-			add(fmt.Sprintf("routes[%d]", i), "duplicate route %q", r)
-		}
-		seen[r] = true
-	}
-	if c.ClassAttribute == "" {
-		add("class_attribute", "must not be empty")
-	}
-
+	// Placeholders and templates.
 	for ph, names := range c.Attributes {
 		if !validPlaceholderName(ph) {
 			add("attributes", "placeholder name %q must match [a-z0-9_]+", ph)
@@ -274,10 +283,9 @@ func (c *Config) Validate() error {
 	if c.MaxKeyPartLength < 16 {
 		add("max_key_part_length", "must be at least 16, got %d", c.MaxKeyPartLength)
 	}
-	if sanitizeKeyPart(c.DefaultMachineID, 1<<30) != c.DefaultMachineID || c.DefaultMachineID == "" {
+	if c.DefaultMachineID == "" || strings.IndexFunc(c.DefaultMachineID, func(r rune) bool { return r > 0x7f || !keySafe(byte(r)) }) >= 0 {
 		add("default_machine_id", "must be non-empty and use only [A-Za-z0-9._-], got %q", c.DefaultMachineID)
 	}
-
 	checkTemplate := func(field, tmpl string, forbidden ...string) {
 		t, err := parseTemplate(tmpl)
 		if err != nil {
@@ -289,21 +297,94 @@ func (c *Config) Validate() error {
 				add(field, "unknown placeholder {%s} in %q (known: %s)", ph, tmpl, strings.Join(c.placeholderNames(), ", "))
 			}
 			if slices.Contains(forbidden, ph) {
-				add(field, "must not use {%s}: %s", ph, "it is used exactly when that value is missing")
+				add(field, "must not use {%s}: this stream is used exactly when that value is missing", ph)
 			}
 		}
 	}
-	if seen[RouteProgress] || c.Progress.Channel != "" {
-		checkTemplate("progress.channel", c.Progress.Channel)
+	checkTemplate("progress.channel", c.Progress.Channel)
+	checkTemplate("failures.stream", c.Failures.Stream)
+	checkTemplate("failures.fallback_stream", c.Failures.FallbackStream, PlaceholderJobID)
+	checkTemplate("failures.dead_letter_stream", c.Failures.DeadLetterStream, PlaceholderJobID)
+	return errors.Join(errs...)
+}
+
+// checkRedisURL returns what is wrong with a redis:// or rediss:// URL.
+func checkRedisURL(s string) []string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return []string{"cannot be parsed"}
 	}
-	if seen[RouteFailure] || seen[RouteOther] {
-		checkTemplate("failures.stream", c.Failures.Stream)
-		checkTemplate("failures.fallback_stream", c.Failures.FallbackStream, PlaceholderJobID)
-		if c.Failures.MaxLen <= 0 {
-			add("failures.maxlen", "must be > 0, got %d", c.Failures.MaxLen)
+	var out []string
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		out = append(out, fmt.Sprintf("scheme must be redis or rediss, got %q", u.Scheme))
+	}
+	if u.Host == "" {
+		return append(out, "has no host")
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" && strings.HasSuffix(u.Host, ":") {
+		out = append(out, "has an empty port")
+	}
+	if msg := checkHost(host); msg != "" {
+		out = append(out, msg)
+	}
+	if port != "" {
+		if msg := checkPort(port); msg != "" {
+			out = append(out, msg)
 		}
 	}
-	return errors.Join(errs...)
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		if n, err := strconv.Atoi(db); err != nil || n < 0 {
+			out = append(out, fmt.Sprintf("database path must be a non-negative integer, got %q", db))
+		}
+	}
+	return out
+}
+
+// checkHostPort returns what is wrong with host:port, "" when nothing.
+func checkHostPort(hp string) string {
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		return fmt.Sprintf("must be host:port, got %q", hp)
+	}
+	if msg := checkHost(host); msg != "" {
+		return msg
+	}
+	return checkPort(port)
+}
+
+func checkPort(p string) string {
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Sprintf("port must be a number from 1 to 65535, got %q", p)
+	}
+	return ""
+}
+
+// checkHost accepts an IP address or a DNS name (letters, digits, '-', '_'
+// and dots; no spaces or other characters a resolver would reject).
+func checkHost(h string) string {
+	if h == "" {
+		return "host is empty"
+	}
+	if net.ParseIP(h) != nil {
+		return ""
+	}
+	if len(h) > 253 {
+		return fmt.Sprintf("host %q is longer than 253 characters", h)
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return fmt.Sprintf("host %q is not a valid host name", h)
+		}
+		for i := 0; i < len(label); i++ {
+			b := label[i]
+			if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_') {
+				return fmt.Sprintf("host %q is not a valid host name", h)
+			}
+		}
+	}
+	return ""
 }
 
 func (c *Config) placeholderNames() []string {

@@ -3,6 +3,7 @@ package redisrouterexporter
 import (
 	"context"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +46,10 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, []string{"machine.id", "host.name"}, cfg.Attributes["machine_id"])
 	assert.Equal(t, []string{"job.id", "emerge.job_id", "comfy.job_id"}, cfg.Attributes["job_id"])
 	assert.Equal(t, 5*time.Second, cfg.TimeoutConfig.Timeout)
+	assert.Equal(t, time.Hour, cfg.Failures.TTL, "job streams expire an hour after their last entry by default")
+	assert.Equal(t, "machine:{machine_id}:dead_letter", cfg.Failures.DeadLetterStream)
+	assert.Equal(t, []string{"unknown", "none", "null", "undefined"}, cfg.Failures.NoJobIDs)
+	assert.Equal(t, 5*time.Second, cfg.ProbeInterval)
 }
 
 func TestLoadConfig(t *testing.T) {
@@ -57,7 +62,6 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, "redis.internal:6380", p.Endpoint)
 	assert.Equal(t, "hunter2", string(p.Password))
 	assert.Equal(t, 2, p.DB)
-	assert.Equal(t, []string{"progress"}, p.Routes)
 	assert.Equal(t, 5*time.Second, p.Progress.MaxAge)
 	assert.Equal(t, 250*time.Millisecond, p.Progress.Throttle)
 	assert.Equal(t, int64(100), p.QueueConfig.Get().QueueSize)
@@ -69,6 +73,8 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, "/etc/ssl/redis-ca.pem", f.TLS.CAFile)
 	assert.Equal(t, int64(5000), f.Failures.MaxLen)
 	assert.Equal(t, 24*time.Hour, f.Failures.TTL)
+	assert.Equal(t, "machines:{machine_id}:dead", f.Failures.DeadLetterStream)
+	assert.Equal(t, []string{"none", "n/a"}, f.Failures.NoJobIDs)
 	assert.Equal(t, []string{"prompt_id", "job.id"}, f.Attributes["job_id"])
 	assert.Equal(t, []string{"machine.id", "host.name"}, f.Attributes["machine_id"], "defaults for other placeholders stay")
 	assert.Equal(t, "file_storage/queue", f.QueueConfig.Get().StorageID.String())
@@ -127,8 +133,29 @@ func TestValidateErrorsNameTheField(t *testing.T) {
 		{"unclosed brace", func(c *Config) { c.Progress.Channel = "machine:{machine_id" }, "progress.channel: unclosed"},
 		{"fallback uses job id", func(c *Config) { c.Failures.FallbackStream = "x:{job_id}" }, "failures.fallback_stream: must not use {job_id}"},
 		{"maxlen", func(c *Config) { c.Failures.MaxLen = 0 }, "failures.maxlen: must be > 0"},
-		{"routes empty", func(c *Config) { c.Routes = nil }, "routes: must list"},
-		{"route unknown", func(c *Config) { c.Routes = []string{"progress", "errors"} }, `routes[1]: unknown route "errors"`},
+		{"dead letter uses job id", func(c *Config) { c.Failures.DeadLetterStream = "dl:{job_id}" }, "failures.dead_letter_stream: must not use {job_id}"},
+		{"dead letter placeholder", func(c *Config) { c.Failures.DeadLetterStream = "dl:{gpu}" }, "failures.dead_letter_stream: unknown placeholder {gpu}"},
+		{"no job ids", func(c *Config) { c.Failures.NoJobIDs = []string{"none", " "} }, "failures.no_job_ids[1]: must not be empty"},
+		{"endpoint port text", func(c *Config) { c.Endpoint = "localhost:notaport" }, `endpoint: port must be a number from 1 to 65535, got "notaport"`},
+		{"endpoint port range", func(c *Config) { c.Endpoint = "localhost:70000" }, `endpoint: port must be a number from 1 to 65535, got "70000"`},
+		{"endpoint port zero", func(c *Config) { c.Endpoint = "localhost:0" }, "endpoint: port must be"},
+		{"endpoint host", func(c *Config) { c.Endpoint = "bad host:6379" }, `endpoint: host "bad host" is not a valid host name`},
+		{"endpoint empty host", func(c *Config) { c.Endpoint = ":6379" }, "endpoint: host is empty"},
+		{"addrs", func(c *Config) { c.Mode = ModeCluster; c.Addrs = []string{"a:1", "b:x"} }, "addrs[1]: port must be"},
+		{"url db", func(c *Config) { c.URL = "redis://h:6379/abc" }, `url: database path must be a non-negative integer, got "abc"`},
+		{"url port", func(c *Config) { c.URL = "redis://h:99999/0" }, `url: port must be a number from 1 to 65535, got "99999"`},
+		{"url host", func(c *Config) { c.URL = "redis://" }, "url: has no host"},
+		{"url bad host", func(c *Config) { c.URL = "redis://a..b:1" }, `url: host "a..b" is not a valid host name`},
+		{"url unparseable", func(c *Config) { c.URL = "redis://b%20d:1" }, "url: cannot be parsed"},
+		{"db negative", func(c *Config) { c.DB = -1 }, "db: must be >= 0"},
+		{"dial timeout", func(c *Config) { c.DialTimeout = 0 }, "dial_timeout: must be > 0"},
+		{"read timeout", func(c *Config) { c.ReadTimeout = -time.Second }, "read_timeout: must be > 0"},
+		{"write timeout", func(c *Config) { c.WriteTimeout = 0 }, "write_timeout: must be > 0"},
+		{"probe interval", func(c *Config) { c.ProbeInterval = 0 }, "probe_interval: must be > 0"},
+		{"pool size", func(c *Config) { c.PoolSize = -1 }, "pool_size: must be >= 0"},
+		{"throttle", func(c *Config) { c.Progress.Throttle = -time.Second }, "progress.throttle: must be >= 0"},
+		{"key part length", func(c *Config) { c.MaxKeyPartLength = 8 }, "max_key_part_length: must be at least 16"},
+		{"placeholder name", func(c *Config) { c.Attributes["Bad-Name"] = []string{"x"} }, `attributes: placeholder name "Bad-Name"`},
 		{"mode", func(c *Config) { c.Mode = "ring" }, "mode: must be one of"},
 		{"sentinel master", func(c *Config) { c.Mode = ModeSentinel }, "master_name: required"},
 		{"cluster db", func(c *Config) { c.Mode = ModeCluster; c.DB = 3 }, "db: must be 0 in cluster mode"},
@@ -174,10 +201,26 @@ func TestTemplatesAndSanitize(t *testing.T) {
 		assert.Error(t, err, bad)
 	}
 
-	assert.Equal(t, "job-1.a_b", sanitizeKeyPart("job-1.a_b", 64))
-	assert.Equal(t, "a_b_c_d_e_f_g_h_i_j_k", sanitizeKeyPart("a b*c?d[e]f{g}h:i\nj\x00k", 64))
-	assert.Equal(t, "x__y", sanitizeKeyPart("x\xff\xfey", 64), "each invalid byte becomes one '_'")
-	assert.Equal(t, "_", sanitizeKeyPart("é", 64), "one rune, one '_'")
+	assert.Equal(t, "job-1.a_b", sanitizeKeyPart("job-1.a_b", 64), "a clean value is kept as is")
+	marked := regexp.MustCompile(`^[A-Za-z0-9._-]*~[0-9a-f]{12}$`)
+	for in, prefix := range map[string]string{
+		"a b*c?d[e]f{g}h:i\nj\x00k": "a_b_c_d_e_f_g_h_i_j_k~",
+		"x\xff\xfey":                "x__y~", // each invalid byte becomes one '_'
+		"é":                         "_~",    // one rune, one '_'
+	} {
+		got := sanitizeKeyPart(in, 64)
+		assert.True(t, strings.HasPrefix(got, prefix), "%q -> %q", in, got)
+		assert.Regexp(t, marked, got, "a changed value carries the hash of the original")
+	}
+	// Ids that sanitise alike stay distinct, and never equal a clean id.
+	seen := map[string]string{}
+	for _, id := range []string{"a:b", "a/b", "a b", "a_b", "ü1", "é1", "ab", "a~b"} {
+		k := sanitizeKeyPart(id, 64)
+		if prev, ok := seen[k]; ok {
+			t.Errorf("%q and %q share the key part %q", prev, id, k)
+		}
+		seen[k] = id
+	}
 	long := sanitizeKeyPart(strings.Repeat("z", 10000), 64)
 	assert.Len(t, long, 64)
 	assert.NotEqual(t, long, sanitizeKeyPart(strings.Repeat("z", 9999)+"y", 64))

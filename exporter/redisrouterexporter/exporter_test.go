@@ -71,7 +71,8 @@ func TestProgressPayloadCompat(t *testing.T) {
 	prog := raw["progress"].(map[string]any)
 	assert.Equal(t, 12.0, prog["current"])
 	assert.Equal(t, 20.0, prog["total"])
-	assert.Equal(t, "sampling step", prog["message"])
+	assert.Equal(t, raw["message"], prog["message"])
+	assert.Equal(t, "60%|██████    | 12/20 [00:03<00:02,  3.90it/s]", prog["message"], "the body, cleaned, when comfy.message is absent")
 
 	p, err := payload.DecodeProgress([]byte(msg.Payload))
 	require.NoError(t, err)
@@ -164,20 +165,6 @@ func TestFailureFieldsCompat(t *testing.T) {
 	assert.Equal(t, int64(3), e.counter(t, "streamed"))
 }
 
-func TestEventIDUsesFilePosition(t *testing.T) {
-	// The same line read twice from the same file position (a re-read after a
-	// restart: new observed time) gets the same id; another position differs.
-	mk := func(offset int, observed time.Time) string {
-		ld := makeLogs(rec{class: "failure", body: "boom", machine: "m", observedAt: observed,
-			attrs: map[string]any{"log.file.name": "comfyui_gpu0.log", "log.file.record_offset": offset}})
-		rl := ld.ResourceLogs().At(0)
-		return eventID(rl.ScopeLogs().At(0).LogRecords().At(0), resourceDigest(rl.Resource().Attributes()))
-	}
-	now := time.Now()
-	assert.Equal(t, mk(100, now), mk(100, now.Add(time.Hour)))
-	assert.NotEqual(t, mk(100, now), mk(200, now))
-}
-
 func TestZeroSubscribersIsSuccess(t *testing.T) {
 	srv := redistest.Start(t)
 	e := newDirect(t, testConfig(srv))
@@ -186,7 +173,7 @@ func TestZeroSubscribersIsSuccess(t *testing.T) {
 	assert.Equal(t, int64(0), e.counter(t, "failed"))
 }
 
-var safeKey = regexp.MustCompile(`^(job:events:|machine:)[A-Za-z0-9._-]{1,64}(:failures|:progress)?$`)
+var safeKey = regexp.MustCompile(`^(job:events:|machine:)[A-Za-z0-9._-]{1,51}(~[0-9a-f]{12})?(:failures|:progress)?$`)
 
 func TestHostileAttributeValuesStayInsideKey(t *testing.T) {
 	srv := redistest.Start(t)
@@ -221,9 +208,11 @@ func TestHostileAttributeValuesStayInsideKey(t *testing.T) {
 		assert.Equal(t, h, entries[0].Values["job_id"])
 	}
 	// Progress channels too.
-	ps := subscribe(t, c, "machine:m_1_:progress")
+	ch := "machine:" + sanitizeKeyPart("m*1?", 64) + ":progress"
+	assert.Regexp(t, `^machine:m_1_~[0-9a-f]{12}:progress$`, ch)
+	ps := subscribe(t, c, ch)
 	require.NoError(t, e.pushLogs(context.Background(), makeLogs(progress("m*1?", "j", 1, 2))))
-	assert.Equal(t, "machine:m_1_:progress", receive(t, ps).Channel)
+	assert.Equal(t, ch, receive(t, ps).Channel)
 }
 
 func TestFallbackStream(t *testing.T) {
@@ -234,17 +223,33 @@ func TestFallbackStream(t *testing.T) {
 		failure("m1", "", "traceback without job"),
 		failure("", "", "no machine, no job"),
 		failure("m1", "  ", "blank job id"),
+		failure("m1", "unknown", "job id unknown"),
+		failure("m1", "None", "job id None"),
+		failure("m1", "undefined", "job id undefined"),
+		failure("m1", "null", "job id null"),
 	)))
 	n, err := c.XLen(context.Background(), "machine:m1:failures").Result()
 	require.NoError(t, err)
-	assert.Equal(t, int64(2), n)
+	assert.Equal(t, int64(6), n, "empty, blank and the no_job_ids values all mean no job")
 	entries, err := c.XRange(context.Background(), "machine:unknown:failures", "-", "+").Result()
 	require.NoError(t, err)
 	require.Len(t, entries, 1, "a missing machine id falls back to default_machine_id, never dropped")
 	assert.Equal(t, "unknown", entries[0].Values["machine_id"])
 	assert.Equal(t, "", entries[0].Values["job_id"])
-	assert.Equal(t, int64(3), e.counter(t, "fallback"))
-	assert.Equal(t, int64(3), e.counter(t, "streamed"))
+	assert.Equal(t, int64(7), e.counter(t, "fallback"))
+	assert.Equal(t, int64(7), e.counter(t, "streamed"))
+	keys, _ := c.Keys(context.Background(), "job:events:*").Result()
+	assert.Empty(t, keys, "no job stream for ids that mean no job")
+
+	// A configured list replaces the default one.
+	cfg := testConfig(srv)
+	cfg.Failures.NoJobIDs = []string{"n/a"}
+	e2 := newDirect(t, cfg)
+	require.NoError(t, e2.pushLogs(context.Background(), makeLogs(failure("m2", "N/A", "x"), failure("m2", "none", "y"))))
+	n, _ = c.XLen(context.Background(), "machine:m2:failures").Result()
+	assert.Equal(t, int64(1), n)
+	n, _ = c.XLen(context.Background(), "job:events:none").Result()
+	assert.Equal(t, int64(1), n)
 }
 
 func TestJobIDAttributeOrder(t *testing.T) {
@@ -292,9 +297,7 @@ func TestMaxLenApproximateTrim(t *testing.T) {
 func TestTTLOnJobStreams(t *testing.T) {
 	srv := redistest.Start(t)
 	c := client(t, srv)
-	cfg := testConfig(srv)
-	cfg.Failures.TTL = time.Hour
-	e := newDirect(t, cfg)
+	e := newDirect(t, testConfig(srv)) // the default: an hour
 	require.NoError(t, e.pushLogs(context.Background(), makeLogs(failure("m1", "job-ttl", "x"), failure("m1", "", "y"))))
 	ttl, err := c.TTL(context.Background(), "job:events:job-ttl").Result()
 	require.NoError(t, err)
@@ -303,6 +306,15 @@ func TestTTLOnJobStreams(t *testing.T) {
 	ttl, err = c.TTL(context.Background(), "machine:m1:failures").Result()
 	require.NoError(t, err)
 	assert.Equal(t, time.Duration(-1), ttl, "the fallback stream does not expire")
+
+	// ttl: 0 disables expiry.
+	cfg := testConfig(srv)
+	cfg.Failures.TTL = 0
+	e0 := newDirect(t, cfg)
+	require.NoError(t, e0.pushLogs(context.Background(), makeLogs(failure("m1", "job-forever", "x"))))
+	ttl, err = c.TTL(context.Background(), "job:events:job-forever").Result()
+	require.NoError(t, err)
+	assert.Equal(t, time.Duration(-1), ttl)
 }
 
 func TestStaleProgressIsDropped(t *testing.T) {
@@ -368,28 +380,27 @@ func TestProgressThrottleLatestWinsFinalPasses(t *testing.T) {
 	assert.Equal(t, 1.0, *p.Progress.Current)
 }
 
-func TestRoutes(t *testing.T) {
+func TestOnlyProgressAndFailuresAreSent(t *testing.T) {
 	srv := redistest.Start(t)
 	c := client(t, srv)
-	cfg := testConfig(srv)
-	cfg.Routes = []string{RouteProgress}
-	e := newDirect(t, cfg)
+	e := newDirect(t, testConfig(srv))
+	ps := subscribe(t, c, "machine:m1:progress")
 	require.NoError(t, e.pushLogs(context.Background(), makeLogs(
-		failure("m1", "j1", "boom"), rec{class: "other", body: "hello", machine: "m1"}, rec{body: "unclassified"},
+		failure("m1", "j1", "boom"), rec{class: "other", body: "hello", machine: "m1", job: "j1"}, rec{body: "unclassified", job: "j1"},
 		progress("m1", "j1", 1, 2))))
-	keys, _ := c.Keys(context.Background(), "*").Result()
-	assert.Empty(t, keys, "the progress instance writes no stream")
-	assert.Equal(t, int64(3), e.counter(t, "dropped", attribute.String("reason", "no_route")))
-	assert.Equal(t, int64(1), e.counter(t, "published"))
-
-	// routes: [failure, other] writes both kinds to streams.
-	cfg = testConfig(srv)
-	cfg.Routes = []string{RouteFailure, RouteOther}
-	e2 := newDirect(t, cfg)
-	require.NoError(t, e2.pushLogs(context.Background(), makeLogs(
-		failure("m1", "j1", "boom"), rec{class: "other", body: "hello", machine: "m1", job: "j1"}, progress("m1", "j1", 1, 2))))
 	n, _ := c.XLen(context.Background(), "job:events:j1").Result()
-	assert.Equal(t, int64(2), n)
+	assert.Equal(t, int64(1), n, "only the failure is streamed")
+	assert.Equal(t, "j1", payloadOf(t, receive(t, ps)).JobID)
+	assert.Equal(t, int64(2), e.counter(t, "dropped", attribute.String("reason", "not_routed")))
+	assert.Equal(t, int64(1), e.counter(t, "published"))
+	assert.Equal(t, int64(1), e.counter(t, "streamed"))
+}
+
+func payloadOf(t *testing.T, m *redis.Message) *payload.Progress {
+	t.Helper()
+	p, err := payload.DecodeProgress([]byte(m.Payload))
+	require.NoError(t, err)
+	return p
 }
 
 func TestRedisDownAtStart(t *testing.T) {
@@ -409,48 +420,6 @@ func TestRedisDownAtStart(t *testing.T) {
 	srv := redistest.StartOnPort(t, port)
 	require.NoError(t, e.pushLogs(context.Background(), le.Data()))
 	n, _ := client(t, srv).XLen(context.Background(), "job:events:j1").Result()
-	assert.Equal(t, int64(1), n)
-}
-
-func TestPartialFailureRetriesOnlyFailedRecords(t *testing.T) {
-	// The ACL user may only write job:events:ok*: the other XADD of the same
-	// pipeline fails (NOPERM). Only that record must come back for retry.
-	srv := redistest.Start(t, redistest.WithACLUser("writer", "pw", "~job:events:ok*", "&*", "+@all"))
-	cfg := testConfig(srv)
-	cfg.Username = "writer"
-	cfg.Password = "pw"
-	e := newDirect(t, cfg)
-	ld := makeLogs(failure("m1", "ok1", "a"), failure("m1", "denied", "b"), failure("m1", "ok2", "c"))
-	err := e.pushLogs(context.Background(), ld)
-	require.Error(t, err)
-	assert.True(t, isRetryable(err))
-	var le consumererror.Logs
-	require.True(t, errors.As(err, &le))
-	require.Equal(t, 1, le.Data().LogRecordCount())
-	assert.Equal(t, "b", le.Data().ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().Str())
-	assert.Equal(t, int64(1), e.counter(t, "failed"))
-	assert.Equal(t, int64(2), e.counter(t, "streamed"))
-
-	// Retrying the returned subset does not duplicate what landed.
-	_ = e.pushLogs(context.Background(), le.Data())
-	admin := redis.NewClient(&redis.Options{Addr: srv.Addr(), Username: "writer", Password: "pw", DisableIdentity: true})
-	defer admin.Close()
-	for _, k := range []string{"job:events:ok1", "job:events:ok2"} {
-		n, err := admin.XLen(context.Background(), k).Result()
-		require.NoError(t, err)
-		assert.Equal(t, int64(1), n, k)
-	}
-}
-
-func TestPermanentRejectionIsDropped(t *testing.T) {
-	srv := redistest.Start(t)
-	c := client(t, srv)
-	require.NoError(t, c.Set(context.Background(), "job:events:wrongtype", "a string", 0).Err())
-	e := newDirect(t, testConfig(srv))
-	err := e.pushLogs(context.Background(), makeLogs(failure("m1", "wrongtype", "x"), failure("m1", "fine", "y")))
-	require.NoError(t, err, "WRONGTYPE cannot be fixed by retrying; the good record landed")
-	assert.Equal(t, int64(1), e.counter(t, "dropped", attribute.String("reason", "rejected")))
-	n, _ := c.XLen(context.Background(), "job:events:fine").Result()
 	assert.Equal(t, int64(1), n)
 }
 
@@ -498,7 +467,7 @@ func TestPlaceholderPrecedenceAcrossLevels(t *testing.T) {
 
 	buf := getBatchBuffers()
 	defer putBatchBuffers(buf)
-	ops, _ := e.plan(ld, time.Now(), buf)
+	ops := e.plan(context.Background(), ld, time.Now(), buf)
 	var keys []string
 	for _, o := range ops {
 		keys = append(keys, o.key)

@@ -2,12 +2,14 @@ package redisrouterexporter
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
@@ -42,16 +44,21 @@ type direct struct {
 	tel *componenttest.Telemetry
 }
 
-func newDirect(t *testing.T, cfg *Config) *direct {
+func newDirect(t *testing.T, cfg *Config, host ...component.Host) *direct {
 	t.Helper()
+	h := component.Host(componenttest.NewNopHost())
+	if len(host) > 0 {
+		h = host[0]
+	}
 	require.NoError(t, cfg.Validate())
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	set := exportertest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = tel.NewTelemetrySettings()
+	set.ID = component.NewIDWithName(metadata.Type, "failures")
 	e, err := newRedisExporter(cfg, set)
 	require.NoError(t, err)
-	require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, e.start(context.Background(), h))
 	t.Cleanup(func() { _ = e.shutdown(context.Background()) })
 	return &direct{redisExporter: e, tel: tel}
 }
@@ -160,9 +167,8 @@ func failure(machine, job, body string) rec {
 }
 
 func progress(machine, job string, cur, total float64) rec {
-	return rec{class: "progress", body: "sampling", machine: machine, job: job, attrs: map[string]any{
+	return rec{class: "progress", body: "sampling step", machine: machine, job: job, attrs: map[string]any{
 		"comfy.progress.kind": "sampling", "comfy.progress.current": cur, "comfy.progress.total": total,
-		"comfy.message": "sampling step",
 	}}
 }
 
@@ -187,14 +193,59 @@ func exporterSettingsForBench() exporter.Settings {
 	return exportertest.NewNopSettings(metadata.Type)
 }
 
-// eventID and resourceDigest are the exporter's event id of one record, for
-// tests that look at ids without pushing.
-func eventID(lr plog.LogRecord, resDigest []byte) string {
-	var h eventHasher
-	return h.id(lr, resDigest)
+// eventIDs maps ld's failure records as pushLogs would and returns their
+// event ids, for tests that look at ids without Redis.
+func eventIDs(t *testing.T, cfg *Config, ld plog.Logs) []string {
+	t.Helper()
+	e, err := newRedisExporter(cfg, exportertest.NewNopSettings(metadata.Type))
+	require.NoError(t, err)
+	buf := getBatchBuffers()
+	defer putBatchBuffers(buf)
+	var ids []string
+	for _, m := range e.plan(context.Background(), ld, time.Now(), buf) {
+		if !m.progress {
+			ids = append(ids, buf.failures[m.failure].EventID)
+		}
+	}
+	return ids
 }
 
-func resourceDigest(res pcommon.Map) []byte {
-	var h eventHasher
-	return h.resourceDigest(res, nil)
+// statusHost records the component status events the exporter reports.
+type statusHost struct {
+	component.Host
+	mu     sync.Mutex
+	events []*componentstatus.Event
+}
+
+func newStatusHost() *statusHost { return &statusHost{Host: componenttest.NewNopHost()} }
+
+func (h *statusHost) Report(ev *componentstatus.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.events = append(h.events, ev)
+}
+
+// last returns the last reported event, nil if none.
+func (h *statusHost) last() *componentstatus.Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.events) == 0 {
+		return nil
+	}
+	return h.events[len(h.events)-1]
+}
+
+// gauge returns the last value of an int gauge, -1 when it has none.
+func (d *direct) gauge(t *testing.T, name string) int64 {
+	t.Helper()
+	m, err := d.tel.GetMetric("otelcol_exporter_redisrouter_" + name)
+	if err != nil {
+		return -1
+	}
+	g, ok := m.Data.(metricdata.Gauge[int64])
+	require.True(t, ok, "metric %s is %T", name, m.Data)
+	if len(g.DataPoints) == 0 {
+		return -1
+	}
+	return g.DataPoints[len(g.DataPoints)-1].Value
 }

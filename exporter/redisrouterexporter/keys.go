@@ -89,16 +89,25 @@ func (t *keyTemplate) render(lookup func(string) string) string {
 	return b.String()
 }
 
-// hashSuffixLen is how many hex digits of SHA-256 distinguish truncated values.
+// hashSuffixLen is how many hex digits of SHA-256 mark a changed value.
 const hashSuffixLen = 12
+
+// hashMark separates a sanitised value from the hash of the original. It is
+// outside the characters a clean value keeps, so a marked key part never
+// equals an unchanged one: "a_b" stays "a_b", "a:b" becomes "a_b~<hash>".
+const hashMark = '~'
 
 // sanitizeKeyPart makes a record-supplied value safe inside a Redis key or
 // channel name: only [A-Za-z0-9._-] survive; every other rune (':' which is
 // our separator, '{' '}' which would change the Cluster hash slot, glob
 // characters '*' '?' '[' ']' that would break SCAN/PSUBSCRIBE patterns,
-// spaces, control characters, newlines) and every byte of invalid UTF-8
-// becomes '_'. A value longer than maxLen is cut and suffixed with a hash of
-// the original so that distinct long ids stay distinct.
+// spaces, control characters, newlines, any non-ASCII letter) and every byte
+// of invalid UTF-8 becomes '_'.
+//
+// Whenever that changed the value, or the value is longer than maxLen and is
+// cut, the part ends in '~' and 12 hex digits of SHA-256 of the original
+// value: distinct ids never share a key ("a:b", "a/b", "a b" and "a_b" are
+// four keys; so are two non-ASCII ids of the same length).
 func sanitizeKeyPart(v string, maxLen int) string {
 	clean := true
 	for i := 0; i < len(v); i++ {
@@ -107,24 +116,24 @@ func sanitizeKeyPart(v string, maxLen int) string {
 			break
 		}
 	}
-	out := v
-	if !clean {
-		b := make([]byte, 0, len(v))
-		for _, r := range v { // invalid UTF-8 bytes come out as U+FFFD, one per byte
-			if r < 0x80 && keySafe(byte(r)) {
-				b = append(b, byte(r))
-			} else {
-				b = append(b, '_')
-			}
+	if clean && len(v) <= maxLen {
+		return v
+	}
+	b := make([]byte, 0, len(v)+1+hashSuffixLen)
+	for _, r := range v { // invalid UTF-8 bytes come out as U+FFFD, one per byte
+		if r < 0x80 && keySafe(byte(r)) {
+			b = append(b, byte(r))
+		} else {
+			b = append(b, '_')
 		}
-		out = string(b)
 	}
-	if len(out) > maxLen {
-		sum := sha256.Sum256([]byte(v))
-		keep := maxLen - hashSuffixLen - 1
-		out = out[:keep] + "-" + hex.EncodeToString(sum[:])[:hashSuffixLen]
+	if keep := maxLen - hashSuffixLen - 1; len(b) > keep {
+		b = b[:keep]
 	}
-	return out
+	sum := sha256.Sum256([]byte(v))
+	b = append(b, hashMark)
+	b = hex.AppendEncode(b, sum[:hashSuffixLen/2])
+	return string(b)
 }
 
 func keySafe(c byte) bool {

@@ -49,7 +49,6 @@ func TestRedisStoppedMidStreamLosesNoFailure(t *testing.T) {
 	srv := redistest.Start(t, redistest.WithArgs("--appendonly", "yes", "--appendfsync", "always"))
 	cfg := testConfig(srv)
 	fastRetry(cfg)
-	cfg.Routes = []string{RouteFailure}
 	exp := newHelperExporter(t, cfg, nil)
 	defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
 
@@ -103,7 +102,6 @@ func TestPersistentQueueSurvivesOutageAndRestart(t *testing.T) {
 		cfg := testConfig(nil)
 		cfg.Endpoint = fmt.Sprintf("127.0.0.1:%d", port)
 		fastRetry(cfg)
-		cfg.Routes = []string{RouteFailure}
 		q := exporterhelper.NewDefaultQueueConfig()
 		q.StorageID = &storageID
 		q.NumConsumers = 2

@@ -320,5 +320,11 @@ func (f *Failure) AppendFields(dst []any) []any {
 	opt(FieldTraceID, &f.TraceID)
 	opt(FieldSpanID, &f.SpanID)
 	opt(FieldRule, &f.Rule)
+	opt(FieldRetry, &f.Retry)
+	opt(FieldHumanReadableMessage, &f.HumanReadableMessage)
+	opt(FieldCallToAction, &f.CallToAction)
+	opt(FieldPatternMatched, &f.PatternMatched)
+	opt(FieldOriginalKey, &f.OriginalKey)
+	opt(FieldError, &f.Error)
 	return dst
 }

@@ -114,6 +114,18 @@ type Failure struct {
 	TraceID          string
 	SpanID           string
 	Rule             string
+
+	// The fields the platform's own log streamer wrote, for workers that
+	// read them: Retry is "true"/"false" (from comfy.failure.retryable),
+	// empty when unknown.
+	Retry                string
+	HumanReadableMessage string
+	CallToAction         string
+	PatternMatched       string
+
+	// Dead-letter entries only: the stream Redis refused and its error.
+	OriginalKey string
+	Error       string
 }
 
 // Stream field names. The first six are the compatibility contract.
@@ -135,11 +147,19 @@ const (
 	FieldTraceID          = "trace_id"
 	FieldSpanID           = "span_id"
 	FieldRule             = "rule"
+
+	FieldRetry                = "retry"
+	FieldHumanReadableMessage = "human_readable_message"
+	FieldCallToAction         = "call_to_action"
+	FieldPatternMatched       = "pattern_matched"
+
+	FieldOriginalKey = "original_key"
+	FieldError       = "error"
 )
 
-// MaxFailureFields is the most arguments AppendFields appends: 17 field
+// MaxFailureFields is the most arguments AppendFields appends: 23 field
 // names and their values.
-const MaxFailureFields = 34
+const MaxFailureFields = 46
 
 // Fields returns the XADD field/value pairs in a fixed order (the one
 // AppendFields defines). Empty optional fields are left out; the contract
@@ -181,5 +201,7 @@ func FailureFromFields(m map[string]any) *Failure {
 		ExceptionType: s(FieldExceptionType), ExceptionMessage: s(FieldExceptionMessage),
 		Severity: s(FieldSeverity), ServiceName: s(FieldServiceName), Instance: s(FieldInstance),
 		WorkflowID: s(FieldWorkflowID), TraceID: s(FieldTraceID), SpanID: s(FieldSpanID), Rule: s(FieldRule),
+		Retry: s(FieldRetry), HumanReadableMessage: s(FieldHumanReadableMessage), CallToAction: s(FieldCallToAction),
+		PatternMatched: s(FieldPatternMatched), OriginalKey: s(FieldOriginalKey), Error: s(FieldError),
 	}
 }

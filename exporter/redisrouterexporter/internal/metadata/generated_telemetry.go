@@ -27,10 +27,13 @@ type TelemetryBuilder struct {
 	mu                               sync.Mutex
 	registrations                    []metric.Registration
 	ExporterRedisrouterBatchDuration metric.Float64Histogram
+	ExporterRedisrouterDeadLettered  metric.Int64Counter
 	ExporterRedisrouterDropped       metric.Int64Counter
 	ExporterRedisrouterFailed        metric.Int64Counter
 	ExporterRedisrouterFallback      metric.Int64Counter
 	ExporterRedisrouterPublished     metric.Int64Counter
+	ExporterRedisrouterRedisErrors   metric.Int64Counter
+	ExporterRedisrouterRedisUp       metric.Int64Gauge
 	ExporterRedisrouterStreamed      metric.Int64Counter
 }
 
@@ -65,38 +68,56 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.ExporterRedisrouterBatchDuration, err = builder.meter.Float64Histogram(
 		"otelcol_exporter_redisrouter_batch_duration",
-		metric.WithDescription("Time of one pipelined round trip to Redis for a batch. [Alpha]"),
+		metric.WithDescription("Time of one pipelined round trip to Redis for a batch (attribute exporter). [Alpha]"),
 		metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries([]float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}...),
 	)
 	errs = errors.Join(errs, err)
+	builder.ExporterRedisrouterDeadLettered, err = builder.meter.Int64Counter(
+		"otelcol_exporter_redisrouter_dead_lettered",
+		metric.WithDescription("Failure records written to the dead-letter stream because Redis refused their stream (attributes exporter, reason: wrongtype, noperm, other). [Alpha]"),
+		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ExporterRedisrouterDropped, err = builder.meter.Int64Counter(
 		"otelcol_exporter_redisrouter_dropped",
-		metric.WithDescription("Records deliberately not sent, by attribute reason: stale (progress older than max_age), throttled, no_route (class not in routes), rejected (Redis refused the command permanently). [Alpha]"),
+		metric.WithDescription("Records deliberately not sent (attributes exporter, reason): stale (progress older than max_age), throttled, not_routed (comfy.class neither progress nor failure), queue_full (progress refused by the full sending queue), refused (progress whose channel Redis refuses), dead_letter_refused (a failure whose dead-letter stream Redis refuses too). [Alpha]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExporterRedisrouterFailed, err = builder.meter.Int64Counter(
 		"otelcol_exporter_redisrouter_failed",
-		metric.WithDescription("Records whose Redis command failed in a batch and were handed back to exporterhelper for retry. [Alpha]"),
+		metric.WithDescription("Records whose Redis command failed in a batch and were handed back to exporterhelper for retry (attribute exporter). [Alpha]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExporterRedisrouterFallback, err = builder.meter.Int64Counter(
 		"otelcol_exporter_redisrouter_fallback",
-		metric.WithDescription("Failure records without a job id that went to the fallback stream. [Alpha]"),
+		metric.WithDescription("Failure records without a job id that went to the fallback stream (attribute exporter). [Alpha]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExporterRedisrouterPublished, err = builder.meter.Int64Counter(
 		"otelcol_exporter_redisrouter_published",
-		metric.WithDescription("Progress records published to Redis Pub/Sub (PUBLISH succeeded; zero subscribers counts as published). [Alpha]"),
+		metric.WithDescription("Progress records published to Redis Pub/Sub (PUBLISH succeeded; zero subscribers counts as published; attribute exporter). [Alpha]"),
 		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterRedisrouterRedisErrors, err = builder.meter.Int64Counter(
+		"otelcol_exporter_redisrouter_redis_errors",
+		metric.WithDescription("Redis errors by kind (attributes exporter, kind: connection, timeout, loading, readonly, redirect, tryagain, config, auth, refused_key, other), one per failed command or probe. [Alpha]"),
+		metric.WithUnit("{error}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterRedisrouterRedisUp, err = builder.meter.Int64Gauge(
+		"otelcol_exporter_redisrouter_redis_up",
+		metric.WithDescription("1 when the last batch or probe reached Redis and Redis accepted our commands, 0 otherwise (attribute exporter). [Alpha]"),
+		metric.WithUnit("1"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExporterRedisrouterStreamed, err = builder.meter.Int64Counter(
 		"otelcol_exporter_redisrouter_streamed",
-		metric.WithDescription("Failure records appended to a Redis Stream (XADD succeeded), including those sent to the fallback stream. [Alpha]"),
+		metric.WithDescription("Failure records appended to a Redis Stream (XADD succeeded), including those sent to the fallback stream (attribute exporter). [Alpha]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)

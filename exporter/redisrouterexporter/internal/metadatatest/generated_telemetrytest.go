@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) exporter.Settings {
 func AssertEqualExporterRedisrouterBatchDuration(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.HistogramDataPoint[float64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_redisrouter_batch_duration",
-		Description: "Time of one pipelined round trip to Redis for a batch. [Alpha]",
+		Description: "Time of one pipelined round trip to Redis for a batch (attribute exporter). [Alpha]",
 		Unit:        "s",
 		Data: metricdata.Histogram[float64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -36,10 +36,26 @@ func AssertEqualExporterRedisrouterBatchDuration(t *testing.T, tt *componenttest
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualExporterRedisrouterDeadLettered(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_exporter_redisrouter_dead_lettered",
+		Description: "Failure records written to the dead-letter stream because Redis refused their stream (attributes exporter, reason: wrongtype, noperm, other). [Alpha]",
+		Unit:        "{record}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_exporter_redisrouter_dead_lettered")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualExporterRedisrouterDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_redisrouter_dropped",
-		Description: "Records deliberately not sent, by attribute reason: stale (progress older than max_age), throttled, no_route (class not in routes), rejected (Redis refused the command permanently). [Alpha]",
+		Description: "Records deliberately not sent (attributes exporter, reason): stale (progress older than max_age), throttled, not_routed (comfy.class neither progress nor failure), queue_full (progress refused by the full sending queue), refused (progress whose channel Redis refuses), dead_letter_refused (a failure whose dead-letter stream Redis refuses too). [Alpha]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -55,7 +71,7 @@ func AssertEqualExporterRedisrouterDropped(t *testing.T, tt *componenttest.Telem
 func AssertEqualExporterRedisrouterFailed(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_redisrouter_failed",
-		Description: "Records whose Redis command failed in a batch and were handed back to exporterhelper for retry. [Alpha]",
+		Description: "Records whose Redis command failed in a batch and were handed back to exporterhelper for retry (attribute exporter). [Alpha]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -71,7 +87,7 @@ func AssertEqualExporterRedisrouterFailed(t *testing.T, tt *componenttest.Teleme
 func AssertEqualExporterRedisrouterFallback(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_redisrouter_fallback",
-		Description: "Failure records without a job id that went to the fallback stream. [Alpha]",
+		Description: "Failure records without a job id that went to the fallback stream (attribute exporter). [Alpha]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -87,7 +103,7 @@ func AssertEqualExporterRedisrouterFallback(t *testing.T, tt *componenttest.Tele
 func AssertEqualExporterRedisrouterPublished(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_redisrouter_published",
-		Description: "Progress records published to Redis Pub/Sub (PUBLISH succeeded; zero subscribers counts as published). [Alpha]",
+		Description: "Progress records published to Redis Pub/Sub (PUBLISH succeeded; zero subscribers counts as published; attribute exporter). [Alpha]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -100,10 +116,40 @@ func AssertEqualExporterRedisrouterPublished(t *testing.T, tt *componenttest.Tel
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualExporterRedisrouterRedisErrors(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_exporter_redisrouter_redis_errors",
+		Description: "Redis errors by kind (attributes exporter, kind: connection, timeout, loading, readonly, redirect, tryagain, config, auth, refused_key, other), one per failed command or probe. [Alpha]",
+		Unit:        "{error}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_exporter_redisrouter_redis_errors")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualExporterRedisrouterRedisUp(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_exporter_redisrouter_redis_up",
+		Description: "1 when the last batch or probe reached Redis and Redis accepted our commands, 0 otherwise (attribute exporter). [Alpha]",
+		Unit:        "1",
+		Data: metricdata.Gauge[int64]{
+			DataPoints: dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_exporter_redisrouter_redis_up")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualExporterRedisrouterStreamed(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_redisrouter_streamed",
-		Description: "Failure records appended to a Redis Stream (XADD succeeded), including those sent to the fallback stream. [Alpha]",
+		Description: "Failure records appended to a Redis Stream (XADD succeeded), including those sent to the fallback stream (attribute exporter). [Alpha]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -20,13 +20,19 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.ExporterRedisrouterBatchDuration.Record(context.Background(), 1)
+	tb.ExporterRedisrouterDeadLettered.Add(context.Background(), 1)
 	tb.ExporterRedisrouterDropped.Add(context.Background(), 1)
 	tb.ExporterRedisrouterFailed.Add(context.Background(), 1)
 	tb.ExporterRedisrouterFallback.Add(context.Background(), 1)
 	tb.ExporterRedisrouterPublished.Add(context.Background(), 1)
+	tb.ExporterRedisrouterRedisErrors.Add(context.Background(), 1)
+	tb.ExporterRedisrouterRedisUp.Record(context.Background(), 1)
 	tb.ExporterRedisrouterStreamed.Add(context.Background(), 1)
 	AssertEqualExporterRedisrouterBatchDuration(t, testTel,
 		[]metricdata.HistogramDataPoint[float64]{{}}, metricdatatest.IgnoreValue(),
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterRedisrouterDeadLettered(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterRedisrouterDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -38,6 +44,12 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterRedisrouterPublished(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterRedisrouterRedisErrors(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterRedisrouterRedisUp(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterRedisrouterStreamed(t, testTel,
