@@ -2,18 +2,19 @@
 // other. It is pure Go (no collector dependency) so the comfypattern processor
 // and `comfyctl classify` run exactly the same code.
 //
-// Cost model: a record is cleaned (no allocation for a plain line), every line
-// is scanned once for the literals the built-in rules need (keywords.go), and
-// only the checks whose literals are present run. Regular expressions are
-// used for two built-in rules, and only on lines that already hold their
-// keywords; user rules are regexes guarded by a required-literal prefilter.
+// The built-in rules are data (catalogue.yaml, see catalogue.go); this file is
+// the engine. Cost model: a record is cleaned (no allocation for a plain
+// line), every line is scanned once for the literals of all catalogue rules
+// (catalogue.go: scan), and only the rules whose literals are present run,
+// in catalogue order; the first that matches decides the line. Operator rules
+// are regexes guarded by a required-literal prefilter.
 package classifier
 
 import (
 	"fmt"
-	"regexp"
-	"strconv"
+	"math/bits"
 	"strings"
+	"unicode/utf8"
 )
 
 // Class is the verdict for a record.
@@ -55,122 +56,91 @@ type Result struct {
 	ExceptionType    string
 	ExceptionMessage string
 	Stacktrace       string
+	// Continues: this failure continues the failure just before it from the
+	// same source (a traceback line, an OOM detail, "Press any key").
+	Continues bool
+	// Retryable, HumanMessage, CallToAction: what a worker can do about the
+	// failure (from the failure kind, or the rule). HasRetryable is false
+	// for operator kinds the catalogue does not describe.
+	Retryable    bool
+	HasRetryable bool
+	HumanMessage string
+	CallToAction string
+
+	starts bool // the deciding rule begins a new failure
 }
 
-type userRule struct {
-	name    string
-	class   Class
-	kind    string
-	re      *regexp.Regexp
-	literal string // a literal every match contains ("" = none known)
-	current int    // capture group index, -1 = none
-	total   int
+// Record is one log record with the signals beyond its body.
+type Record struct {
+	Text string
+	// Severity is the OTel severity number (0 = unset): evidence for rules
+	// with min_severity, never a verdict alone.
+	Severity int
+	// HasException: the record carries exception.type or exception.stacktrace
+	// attributes; ExceptionType/Message are their values.
+	HasException     bool
+	ExceptionType    string
+	ExceptionMessage string
 }
 
 // Classifier is safe for concurrent use.
 type Classifier struct {
-	on     [numBuiltin]bool
-	rules  []userRule
-	ignore []userRule
+	cat    *compiledCatalogue
+	on     ruleMask
+	rules  []*rule
+	ignore []*rule
 }
 
 // New compiles opts. Errors name the offending field, e.g.
 // `rules[2].pattern: error parsing regexp: ...`.
 func New(opts Options) (*Classifier, error) {
-	c := &Classifier{}
-	for i := range c.on {
-		c.on[i] = opts.BuiltinRules
+	c := &Classifier{cat: builtinCompiled}
+	if opts.BuiltinRules {
+		for i := range c.cat.rules {
+			c.on.set(i)
+		}
 	}
 	for i, name := range opts.DisabledRules {
-		found := false
-		for id := range builtinRules {
-			if builtinRules[id].Name == name {
-				c.on[id] = false
-				found = true
-			}
+		id, ok := c.cat.byName[name]
+		if !ok {
+			return nil, fmt.Errorf("disabled_rules[%d]: unknown built-in rule %q (`comfyctl rules` lists them)", i, name)
 		}
-		if !found {
-			return nil, fmt.Errorf("disabled_rules[%d]: unknown built-in rule %q (see the README for the names)", i, name)
-		}
+		c.on[id>>6] &^= 1 << (id & 63)
 	}
 	seen := map[string]string{}
-	for i, r := range opts.Rules {
+	for i := range opts.Rules {
 		field := fmt.Sprintf("rules[%d]", i)
-		if r.Name == "" {
-			return nil, fmt.Errorf("%s.name: must not be empty", field)
-		}
-		if prev, dup := seen[r.Name]; dup {
+		r := &opts.Rules[i]
+		if prev, dup := seen[r.Name]; dup && r.Name != "" {
 			return nil, fmt.Errorf("%s.name: %q is already used by %s", field, r.Name, prev)
 		}
 		seen[r.Name] = field
-		var class Class
-		switch r.Class {
-		case string(ClassProgress), string(ClassFailure):
-			class = Class(r.Class)
-		case string(ClassOther):
-			return nil, fmt.Errorf("%s.class: use an ignore rule to mark records as other", field)
-		default:
-			return nil, fmt.Errorf("%s.class: must be progress or failure, got %q", field, r.Class)
+		if len(r.Examples) > 0 {
+			return nil, fmt.Errorf("%s.examples: only catalogue rules carry examples", field)
 		}
-		if r.Pattern == "" {
-			return nil, fmt.Errorf("%s.pattern: must not be empty", field)
-		}
-		re, err := regexp.Compile(r.Pattern)
+		cr, err := compileRule(r, field, scopeRecord, false)
 		if err != nil {
-			return nil, fmt.Errorf("%s.pattern: %w", field, err)
+			return nil, err
 		}
-		ur := userRule{name: r.Name, class: class, kind: r.Kind, re: re, literal: requiredLiteral(r.Pattern), current: -1, total: -1}
-		if ur.kind == "" {
-			ur.kind = "custom"
-		}
-		if ur.current, err = groupIndex(re, r.Current, "current"); err != nil {
-			return nil, fmt.Errorf("%s.current: %w", field, err)
-		}
-		if ur.total, err = groupIndex(re, r.Total, "total"); err != nil {
-			return nil, fmt.Errorf("%s.total: %w", field, err)
-		}
-		if class != ClassProgress && (r.Current != "" || r.Total != "") {
-			return nil, fmt.Errorf("%s: current/total apply to progress rules only", field)
-		}
-		c.rules = append(c.rules, ur)
+		c.rules = append(c.rules, cr)
 	}
 	for i, r := range opts.Ignore {
 		field := fmt.Sprintf("ignore[%d]", i)
 		if r.Pattern == "" {
 			return nil, fmt.Errorf("%s.pattern: must not be empty", field)
 		}
-		re, err := regexp.Compile(r.Pattern)
-		if err != nil {
-			return nil, fmt.Errorf("%s.pattern: %w", field, err)
-		}
 		name := r.Name
 		if name == "" {
 			name = field
 		}
-		c.ignore = append(c.ignore, userRule{name: name, class: ClassOther, re: re, literal: requiredLiteral(r.Pattern), current: -1, total: -1})
+		cr, err := compileRule(&RuleConfig{Name: name, Class: string(ClassProgress), Pattern: r.Pattern}, field, scopeRecord, false)
+		if err != nil {
+			return nil, err
+		}
+		cr.class = ClassOther
+		c.ignore = append(c.ignore, cr)
 	}
 	return c, nil
-}
-
-// groupIndex resolves a capture group given by name or number. Empty spec:
-// the group named def if the pattern has one, else none (-1).
-func groupIndex(re *regexp.Regexp, spec, def string) (int, error) {
-	if spec == "" {
-		if i := re.SubexpIndex(def); i > 0 {
-			return i, nil
-		}
-		return -1, nil
-	}
-	if n, err := strconv.Atoi(spec); err == nil {
-		if n < 1 || n > re.NumSubexp() {
-			return -1, fmt.Errorf("capture group %d does not exist (pattern has %d)", n, re.NumSubexp())
-		}
-		return n, nil
-	}
-	if i := re.SubexpIndex(spec); i > 0 {
-		return i, nil
-	}
-	return -1, fmt.Errorf("no capture group named %q in pattern", spec)
 }
 
 // Classify classifies one record. text is the record body as written by
@@ -184,65 +154,206 @@ func (c *Classifier) Classify(text string) Result {
 // ClassifyInto is Classify writing into *res (overwritten entirely), which
 // saves copying the Result on the hot path.
 func (c *Classifier) ClassifyInto(text string, res *Result) {
+	rec := Record{Text: text}
+	c.ClassifyRecord(&rec, nil, res)
+}
+
+// boundHalf: classification looks at the first and the last boundHalf bytes
+// of a record (the exception line ends a traceback), so a 5 MB body costs
+// what a 128 KiB one does.
+const boundHalf = 64 << 10
+
+func bound(text string) string {
+	if len(text) <= 2*boundHalf {
+		return text
+	}
+	h := boundHalf
+	for h > 0 && !utf8.RuneStart(text[h]) {
+		h--
+	}
+	t := len(text) - boundHalf
+	for t < len(text) && !utf8.RuneStart(text[t]) {
+		t++
+	}
+	head, tail := text[:h], text[t:]
+	// Judge whole lines only.
+	if i := strings.LastIndexByte(head, '\n'); i > 0 {
+		head = head[:i]
+	}
+	if i := strings.IndexByte(tail, '\n'); i >= 0 && i < len(tail)-1 {
+		tail = tail[i+1:]
+	}
+	return head + "\n" + tail
+}
+
+// ClassifyRecord classifies rec, judged with the records before it from the
+// same source when st is not nil (st is updated; see Tracker).
+func (c *Classifier) ClassifyRecord(rec *Record, st *SourceState, res *Result) {
 	*res = Result{}
+	var ctx context
+	if st != nil {
+		ctx = context{prevFailure: st.prevFailure, prevKind: st.prevKind}
+	}
 	s := scratchPool.Get().(*scratch)
-	cleaned, built := clean(text, s)
-	c.classifyCleaned(cleaned, res)
+	cleaned, built := clean(bound(rec.Text), s)
+	c.classifyCleaned(cleaned, rec, &ctx, res)
 	if built && res.Class != ClassOther {
 		// The strings point into the pooled buffer: copy them out together.
 		copyOut(res, cleaned)
 	}
+	blank := isBlank(cleaned)
 	if cap(s.buf) <= 64<<10 {
 		scratchPool.Put(s)
 	}
+	if res.Class == ClassFailure {
+		res.Continues = ctx.prevFailure && !res.starts
+	}
+	if st != nil && !blank {
+		// A blank line inside a traceback does not end it.
+		st.prevFailure = res.Class == ClassFailure
+		st.prevKind = res.FailureKind
+	}
 }
 
-func (c *Classifier) classifyCleaned(text string, out *Result) {
-	// User ignore rules win over everything.
-	for i := range c.ignore {
-		r := &c.ignore[i]
-		if (r.literal == "" || strings.Contains(text, r.literal)) && r.re.MatchString(text) {
+// context is what the records before this one from the same source say.
+type context struct {
+	prevFailure bool
+	prevKind    string
+}
+
+func (c *Classifier) classifyCleaned(text string, rec *Record, ctx *context, out *Result) {
+	// Operator ignore rules win over everything.
+	for _, r := range c.ignore {
+		if c.userMatch(r, text, rec, ctx, nil) != "" {
 			out.Class, out.Rule = ClassOther, r.name
 			return
 		}
 	}
-	// User rules before built-ins: operators override the defaults.
-	for i := range c.rules {
-		r := &c.rules[i]
-		if r.literal != "" && !strings.Contains(text, r.literal) {
+	// Operator rules before the catalogue: operators override the defaults.
+	for _, r := range c.rules {
+		var e extraction
+		m := c.userMatch(r, text, rec, ctx, &e)
+		if m == "" {
 			continue
 		}
-		m := r.re.FindStringSubmatchIndex(text)
-		if m == nil {
-			continue
-		}
-		res := out
-		res.Class, res.Rule = r.class, r.name
+		out.Class, out.Rule = r.class, r.name
 		if r.class == ClassFailure {
-			res.FailureKind = r.kind
-			res.Message = strings.TrimSpace(text)
-			c.failureDetails(text, res, false)
+			out.FailureKind = r.kind
+			if r.kind == "" {
+				out.FailureKind = ctx.kindOr("exception")
+			}
+			out.Message = strings.TrimSpace(text)
+			c.failureDetails(text, out, false)
+			c.actionable(out, r)
 			return
 		}
-		res.ProgressKind = r.kind
-		res.Message = strings.TrimSpace(text[m[0]:m[1]])
-		if v, ok := groupFloat(text, m, r.current); ok {
-			res.Current, res.HasCurrent = v, true
-		}
-		if v, ok := groupFloat(text, m, r.total); ok {
-			res.Total, res.HasTotal = v, true
-		}
-		if !res.HasCurrent && !res.HasTotal {
-			if cur, tot, _, ok := findFraction(res.Message); ok {
-				res.Current, res.Total, res.HasCurrent, res.HasTotal = cur, tot, true, true
-			} else if p, ok := findPercent(res.Message); ok {
-				res.Percent, res.HasPercent = p, true
+		fillProgress(out, r, &e, strings.TrimSpace(m))
+		if !out.HasCurrent && !out.HasTotal && !out.HasPercent {
+			if cur, tot, _, ok := findFraction(out.Message); ok {
+				out.Current, out.Total, out.HasCurrent, out.HasTotal = cur, tot, true, true
+			} else if p, ok := findPercent(out.Message); ok {
+				out.Percent, out.HasPercent = p, true
 			}
 		}
-		setPercent(res)
+		setPercent(out)
 		return
 	}
-	c.builtin(text, out)
+	c.builtin(text, rec, ctx, out)
+}
+
+// userMatch tries an operator rule in its scope and returns the matched
+// text ("" = no match).
+func (c *Classifier) userMatch(r *rule, text string, rec *Record, ctx *context, e *extraction) string {
+	if !hasAnyLiteral(text, r.literals) {
+		return ""
+	}
+	var tmp extraction
+	if e == nil {
+		e = &tmp
+	}
+	if r.scope == scopeRecord {
+		return tryRule(r, text, rec, ctx, e)
+	}
+	first := true
+	for rest := text; rest != ""; {
+		line := rest
+		if nl := strings.IndexByte(rest, '\n'); nl >= 0 {
+			line, rest = rest[:nl], rest[nl+1:]
+		} else {
+			rest = ""
+		}
+		t := strings.TrimSpace(line)
+		if t == "" {
+			continue
+		}
+		if hasAnyLiteral(t, r.literals) {
+			*e = extraction{}
+			if m := tryRule(r, t, rec, ctx, e); m != "" {
+				return m
+			}
+		}
+		if first && r.scope == scopeFirstLine {
+			return ""
+		}
+		first = false
+	}
+	return ""
+}
+
+func hasAnyLiteral(s string, lits []string) bool {
+	if len(lits) == 0 {
+		return true
+	}
+	for _, l := range lits {
+		if strings.Contains(s, l) {
+			return true
+		}
+	}
+	return false
+}
+
+// tryRule checks everything but the literals (the caller found them) and
+// returns the matched text, "" when the rule does not apply.
+func tryRule(r *rule, s string, rec *Record, ctx *context, e *extraction) string {
+	if r.after && !ctx.prevFailure {
+		return ""
+	}
+	if r.minSev > 0 && (rec == nil || rec.Severity < r.minSev) {
+		return ""
+	}
+	for _, u := range r.unless {
+		if strings.Contains(s, u) {
+			return ""
+		}
+	}
+	matched := s
+	if r.needRe {
+		if r.class == ClassProgress {
+			m := r.re.FindStringSubmatchIndex(s)
+			if m == nil {
+				return ""
+			}
+			matched = s[m[0]:m[1]]
+			if v, ok := groupFloat(s, m, r.current); ok {
+				e.n.current, e.n.hasCurrent, e.numbered = v, true, true
+			}
+			if v, ok := groupFloat(s, m, r.total); ok {
+				e.n.total, e.n.hasTotal, e.numbered = v, true, true
+			}
+		} else if !r.re.MatchString(s) {
+			return ""
+		}
+	}
+	if r.extract != exNone && !runExtractor(r.extract, s, rec, e) {
+		return ""
+	}
+	if r.checkNum && e.n.hasCurrent && e.n.hasTotal && (e.n.total <= 0 || e.n.current > e.n.total) {
+		return ""
+	}
+	if matched == "" {
+		matched = " " // matched the empty string: still a match
+	}
+	return matched
 }
 
 func groupFloat(text string, m []int, g int) (float64, bool) {
@@ -259,18 +370,41 @@ func setPercent(r *Result) {
 	}
 }
 
-// builtin runs the built-in rule set over the cleaned record.
-func (c *Classifier) builtin(text string, out *Result) {
+func (ctx *context) kindOr(def string) string {
+	if ctx.prevFailure && ctx.prevKind != "" {
+		return ctx.prevKind
+	}
+	return def
+}
+
+// forEach calls f for each rule in m in catalogue order until f returns false.
+func forEach(m ruleMask, f func(i int) bool) {
+	for w := range m {
+		for b := m[w]; b != 0; b &= b - 1 {
+			if !f(w<<6 | bits.TrailingZeros64(b)) {
+				return
+			}
+		}
+	}
+}
+
+// builtin runs the catalogue over the cleaned record.
+func (c *Classifier) builtin(text string, rec *Record, ctx *context, out *Result) {
+	cat := c.cat
 	var (
-		failRule    ruleID = -1
-		ignoreRule  ruleID = -1
-		prog        progressHit
-		haveProg    bool
-		firstLine   = true
-		rest        = text
-		needDetails bool
+		failRule   *rule
+		ignoreName string
+		prog       extraction
+		progRule   *rule
+		progLine   string
+		first      = true
+		deferred   ruleMask
 	)
-	for len(rest) > 0 || firstLine {
+	lineRules := ruleMask{}
+	for i := range lineRules {
+		lineRules[i] = c.on[i] &^ (cat.afterMask[i] | cat.firstMask[i] | cat.recMask[i])
+	}
+	for rest := text; rest != "" && failRule == nil; {
 		line := rest
 		if nl := strings.IndexByte(rest, '\n'); nl >= 0 {
 			line, rest = rest[:nl], rest[nl+1:]
@@ -279,216 +413,166 @@ func (c *Classifier) builtin(text string, out *Result) {
 		}
 		trimmed := strings.TrimSpace(line)
 		if trimmed == "" {
-			if len(rest) == 0 {
-				break
-			}
 			continue
 		}
-		m := scanLine(trimmed)
-		if firstLine {
-			firstLine = false
-			// Noise that carries a whole traceback: decided by its first line.
-			if m&kIgnored != 0 && c.on[rIgnoreExceptionIgnored] && strings.HasPrefix(trimmed, "Exception ignored in") {
-				out.Class, out.Rule = ClassOther, builtinRules[rIgnoreExceptionIgnored].Name
-				return
-			}
-			if m&kCallback != 0 && c.on[rIgnoreAsyncioCallback] && strings.HasPrefix(trimmed, "Exception in callback") {
-				out.Class, out.Rule = ClassOther, builtinRules[rIgnoreAsyncioCallback].Name
+		m := cat.scan(trimmed)
+		if first {
+			first = false
+			// Noise that carries a whole traceback is decided by its first line.
+			decided := false
+			forEach(m.and(cat.firstMask).and(c.on), func(i int) bool {
+				var e extraction
+				if tryRule(cat.rules[i], trimmed, rec, ctx, &e) != "" {
+					out.Class, out.Rule = ClassOther, cat.rules[i].name
+					decided = true
+					return false
+				}
+				return true
+			})
+			if decided {
 				return
 			}
 		}
-		if failRule < 0 {
-			id, ign := c.failureLine(trimmed, m)
-			if id >= 0 {
-				failRule = id
-				needDetails = true
-			} else if ign >= 0 && ignoreRule < 0 {
-				ignoreRule = ign
+		deferred = deferred.or(m.and(cat.afterMask))
+		forEach(m.and(lineRules), func(i int) bool {
+			r := cat.rules[i]
+			var e extraction
+			if tryRule(r, trimmed, rec, ctx, &e) == "" {
+				return true
 			}
-		}
-		if failRule < 0 {
-			if h, ok := c.progressLine(trimmed, m); ok {
+			switch r.class {
+			case ClassOther:
+				if ignoreName == "" {
+					ignoreName = r.name
+				}
+			case ClassFailure:
+				failRule = r
+			case ClassProgress:
 				// The last line with numbers is the live one; otherwise the last hit.
-				if !haveProg || h.numbered || !prog.numbered {
-					prog, haveProg = h, true
+				if progRule == nil || e.numbered || !prog.numbered {
+					prog, progRule, progLine = e, r, trimmed
 				}
 			}
+			return false
+		})
+	}
+	if failRule == nil && progRule == nil && ignoreName == "" && ctx.prevFailure && !deferred.and(c.on).empty() {
+		// Lines that carry no failure word but continue the failure before
+		// them: traceback source lines, OOM details, "Press any key".
+		for rest := text; rest != "" && failRule == nil; {
+			line := rest
+			if nl := strings.IndexByte(rest, '\n'); nl >= 0 {
+				line, rest = rest[:nl], rest[nl+1:]
+			} else {
+				rest = ""
+			}
+			line = strings.TrimRight(line, " \t\r")
+			if line == "" {
+				continue
+			}
+			forEach(deferred.and(c.on), func(i int) bool {
+				var e extraction
+				if hasAnyLiteral(line, cat.rules[i].literals) && tryRule(cat.rules[i], line, rec, ctx, &e) != "" {
+					failRule = cat.rules[i]
+					return false
+				}
+				return true
+			})
 		}
 	}
-	if failRule >= 0 {
-		out.Class, out.Rule, out.FailureKind = ClassFailure, builtinRules[failRule].Name, builtinRules[failRule].Kind
-		out.Message = strings.TrimSpace(text)
-		if needDetails {
-			c.failureDetails(text, out, true)
+	if failRule == nil && progRule == nil {
+		forEach(cat.recMask.and(c.on), func(i int) bool {
+			var e extraction
+			if tryRule(cat.rules[i], text, rec, ctx, &e) != "" {
+				failRule = cat.rules[i]
+				return false
+			}
+			return true
+		})
+	}
+	if failRule != nil {
+		out.Class, out.Rule, out.FailureKind = ClassFailure, failRule.name, failRule.kind
+		if out.FailureKind == "" {
+			out.FailureKind = ctx.kindOr("exception")
 		}
+		out.starts = failRule.starts
+		out.Message = strings.TrimSpace(text)
+		c.failureDetails(text, out, true)
+		if rec != nil && rec.HasException {
+			// The SDK's fields are the truth; the text may only hold a short message.
+			if rec.ExceptionType != "" {
+				out.ExceptionType = rec.ExceptionType
+			}
+			if rec.ExceptionMessage != "" {
+				out.ExceptionMessage = rec.ExceptionMessage
+			}
+			c.refineKind(rec.ExceptionType+": "+rec.ExceptionMessage, out)
+		}
+		c.actionable(out, failRule)
 		return
 	}
-	if haveProg {
-		prog.fill(out)
+	if progRule != nil {
+		fillProgress(out, progRule, &prog, progLine)
+		setPercent(out)
 		return
 	}
 	out.Class = ClassOther
-	if ignoreRule >= 0 {
-		out.Rule = builtinRules[ignoreRule].Name
+	out.Rule = ignoreName
+}
+
+func fillProgress(out *Result, r *rule, e *extraction, line string) {
+	*out = Result{
+		Class:         ClassProgress,
+		Rule:          r.name,
+		Message:       line,
+		ProgressKind:  r.kind,
+		ProgressEvent: r.event,
+		Current:       e.n.current,
+		Total:         e.n.total,
+		Percent:       e.n.percent,
+		Rate:          e.n.rate,
+		RateUnit:      e.n.rateUnit,
+		Elapsed:       e.n.elapsed,
+		Remaining:     e.n.remaining,
+		HasCurrent:    e.n.hasCurrent,
+		HasTotal:      e.n.hasTotal,
+		HasPercent:    e.n.hasPercent,
+		HasRate:       e.n.hasRate,
+		HasElapsed:    e.n.hasElapsed,
+		HasRemaining:  e.n.hasRemaining,
+	}
+	if e.kind != "" && r.checkNum {
+		out.ProgressKind = e.kind
+	}
+	if e.event != "" {
+		out.ProgressEvent = e.event
 	}
 }
 
-// failureLine returns the failure rule matching one line, or -1 and maybe
-// the ignore rule that suppressed a failure keyword.
-func (c *Classifier) failureLine(line string, m kwMask) (ruleID, ruleID) {
-	on := &c.on
-	if m&kTraceback != 0 && on[rTraceback] {
-		return rTraceback, -1
+// actionable sets retryable, the human message and the call to action from
+// the rule (when its kind stands) or else the failure kind.
+func (c *Classifier) actionable(out *Result, r *rule) {
+	if k, ok := c.cat.kinds[out.FailureKind]; ok {
+		out.Retryable, out.HasRetryable, out.HumanMessage, out.CallToAction = k.Retryable, true, k.Message, k.CallToAction
 	}
-	if m&kBanner != 0 && on[rExceptionBanner] {
-		return rExceptionBanner, -1
-	}
-	if m&kThread != 0 && on[rExceptionThread] && strings.HasPrefix(line, "Exception in thread") {
-		return rExceptionThread, -1
-	}
-	if m&kChain != 0 && on[rExceptionChain] {
-		return rExceptionChain, -1
-	}
-	const weak = kOOM | kCUDA | kImport | kValidation | kKilled | kCrash | kRequest
-	if m&weak != 0 {
-		if m&kWarn != 0 && on[rIgnoreWarning] {
-			if m&kOOM != 0 && on[rIgnoreRecoveredOOM] {
-				return -1, rIgnoreRecoveredOOM
-			}
-			return -1, rIgnoreWarning
+	if r != nil && r.kind == out.FailureKind {
+		if r.retryable != nil {
+			out.Retryable, out.HasRetryable = *r.retryable, true
 		}
-		if m&kOOM != 0 {
-			if m&kRecover != 0 && on[rIgnoreRecoveredOOM] {
-				return -1, rIgnoreRecoveredOOM
-			}
-			if on[rOOM] {
-				return rOOM, -1
-			}
+		if r.message != "" {
+			out.HumanMessage = r.message
 		}
-		if m&kCUDA != 0 && on[rCUDA] {
-			return rCUDA, -1
-		}
-		if m&kImport != 0 && on[rImport] {
-			return rImport, -1
-		}
-		if m&kValidation != 0 && on[rValidation] {
-			return rValidation, -1
-		}
-		if m&kRequest != 0 && on[rRequest] {
-			return rRequest, -1
-		}
-		if on[rCrash] && (m&kCrash != 0 || (m&kKilled != 0 && isKilledLine(line))) {
-			return rCrash, -1
+		if r.cta != "" {
+			out.CallToAction = r.cta
 		}
 	}
-	if on[rValidation] && isValidationNodeHeader(line) {
-		return rValidation, -1
-	}
-	if on[rExceptionLine] {
-		if _, _, ok := parseExceptionLine(line); ok {
-			return rExceptionLine, -1
-		}
-	}
-	if on[rTracebackFrame] && isTracebackFrame(line) {
-		return rTracebackFrame, -1
-	}
-	return -1, -1
-}
-
-// isKilledLine: the shell's or the kernel's report of a killed process:
-// "Killed", "Killed python main.py", "./run.sh: line 5:  1234 Killed  python main.py".
-func isKilledLine(line string) bool {
-	i := strings.Index(line, "Killed")
-	if i < 0 {
-		// lower case only as the shell's report: "zsh: killed     python main.py"
-		i = strings.Index(line, "killed")
-		if i < 0 || !strings.HasSuffix(strings.TrimRight(line[:i], " \t"), ":") {
-			return false
-		}
-	}
-	after := line[i+6:]
-	if after != "" && after[0] != ' ' && after[0] != '\t' {
-		return false
-	}
-	before := strings.TrimRight(line[:i], " \t")
-	if before == "" {
-		return true
-	}
-	// "... 1234 Killed" (job report) or "...: Killed"
-	last := before[len(before)-1]
-	return isDigit(last) || last == ':'
-}
-
-// isValidationNodeHeader matches the node lines of ComfyUI's validation
-// report: "* CheckpointLoaderSimple 314:", "* (prompt):".
-func isValidationNodeHeader(line string) bool {
-	if len(line) < 5 || line[0] != '*' || line[1] != ' ' || line[len(line)-1] != ':' {
-		return false
-	}
-	body := line[2 : len(line)-1]
-	if body == "(prompt)" {
-		return true
-	}
-	sp := strings.LastIndexByte(body, ' ')
-	return sp > 0 && digits(body[sp+1:])
-}
-
-// isTracebackFrame: `File "x.py", line 12, in f` or `raise SomeError(...)`.
-func isTracebackFrame(line string) bool {
-	if strings.HasPrefix(line, "File \"") {
-		return strings.Contains(line, "\", line ")
-	}
-	if strings.HasPrefix(line, "raise ") && len(line) > 6 && (isLetter(line[6]) || line[6] == '_') {
-		return true
-	}
-	return false
-}
-
-// parseExceptionLine recognises "Type: message" and bare "pkg.Type" lines
-// where Type ends in Error or Exception (Python's last traceback line).
-func parseExceptionLine(line string) (typ, msg string, ok bool) {
-	i := 0
-	for i < len(line) && (isIdent(line[i]) || line[i] == '.') {
-		i++
-	}
-	if i == 0 || i > 120 || !isLetter(line[0]) && line[0] != '_' {
-		return "", "", false
-	}
-	name := line[:i]
-	base := name
-	if d := strings.LastIndexByte(name, '.'); d >= 0 {
-		base = name[d+1:]
-	}
-	if !(strings.HasSuffix(base, "Error") || strings.HasSuffix(base, "Exception")) || base[0] < 'A' || base[0] > 'Z' {
-		return "", "", false
-	}
-	rest := line[i:]
-	switch {
-	case rest == "":
-		// bare class: only dotted or compound names ("asyncio.exceptions.CancelledError", "KeyError")
-		if base == "Error" || base == "Exception" {
-			return "", "", false
-		}
-		return name, "", true
-	case rest[0] == ':':
-		msg = strings.TrimSpace(rest[1:])
-		if base == "Error" {
-			return "", "", false // "Error: ..." is how custom nodes print warnings
-		}
-		if base == "Exception" && msg == "" {
-			return "", "", false
-		}
-		return name, msg, true
-	}
-	return "", "", false
 }
 
 // failureDetails fills exception.* and refines the kind from the text.
 func (c *Classifier) failureDetails(text string, res *Result, refine bool) {
 	lastType, lastMsg := "", ""
 	bannerMsg := ""
-	rest := text
-	for len(rest) > 0 {
+	for rest := text; rest != ""; {
 		line := rest
 		if nl := strings.IndexByte(rest, '\n'); nl >= 0 {
 			line, rest = rest[:nl], rest[nl+1:]
@@ -514,21 +598,32 @@ func (c *Classifier) failureDetails(text string, res *Result, refine bool) {
 	if i := strings.Index(text, "Traceback (most recent call last)"); i >= 0 {
 		res.Stacktrace = strings.TrimSpace(text[i:])
 	}
-	if !refine {
-		return
+	if refine {
+		c.refineKind(text, res)
 	}
-	// The kind follows the cause, whatever line matched first: an exception
-	// banner whose message is an OOM is an oom failure.
-	if strings.Contains(text, "OutOfMemoryError") || strings.Contains(text, "out of memory") ||
-		strings.Contains(text, "Got an OOM") || strings.Contains(text, "Out of memory") ||
-		strings.HasSuffix(res.ExceptionType, "MemoryError") {
-		res.FailureKind = "oom"
-	} else if strings.Contains(text, "CUDA error") || strings.Contains(text, "CUBLAS_STATUS_") ||
-		strings.Contains(text, "device-side assert") || strings.Contains(text, "not compiled with CUDA") {
-		res.FailureKind = "cuda"
-	} else if res.FailureKind == "exception" && (strings.Contains(text, "load_custom_node") || strings.Contains(text, "module for custom nodes")) {
-		res.FailureKind = "import"
+}
+
+// refineKind applies the catalogue's root causes: the kind follows the
+// cause, whatever line matched first.
+func (c *Classifier) refineKind(text string, res *Result) {
+	for _, rc := range c.cat.causes {
+		if len(rc.From) > 0 && !containsString(rc.From, res.FailureKind) {
+			continue
+		}
+		if hasAnyLiteral(text, rc.Literals) && len(rc.Literals) > 0 {
+			res.FailureKind = rc.Kind
+			return
+		}
 	}
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // copyOut copies every string of res that may point into the pooled

@@ -240,7 +240,7 @@ func TestFailures(t *testing.T) {
 		{"required input", "[2024-05-31 16:12]   - Required input is missing: model_name", want{class: ClassFailure, kind: "validation"}},
 		{"node header", "[2025-10-28 14:17:08.887] * MultiTalkModelLoader 120:", want{class: ClassFailure, kind: "validation"}},
 		{"value bigger than max", "  - Value 4096 bigger than max of 2048: width", want{class: ClassFailure, kind: "validation"}},
-		{"Killed", "Killed", want{class: ClassFailure, rule: "failure.crash", kind: "crash"}},
+		{"Killed", "Killed", want{class: ClassFailure, rule: "failure.killed", kind: "crash"}},
 		{"shell job killed", "./start.sh: line 12:  4711 Killed                  python main.py --listen", want{class: ClassFailure, kind: "crash"}},
 		{"segfault", "Segmentation fault (core dumped)", want{class: ClassFailure, kind: "crash"}},
 		{"fatal python", "Fatal Python error: Aborted", want{class: ClassFailure, kind: "crash"}},
@@ -288,7 +288,7 @@ func TestOtherDespiteFailureWords(t *testing.T) {
 func TestUserRules(t *testing.T) {
 	c, err := New(Options{
 		BuiltinRules:  true,
-		DisabledRules: []string{"failure.crash"},
+		DisabledRules: []string{"failure.killed"},
 		Rules: []RuleConfig{
 			{Name: "steps", Class: "progress", Kind: "sampling", Pattern: `step (?P<current>\d+) of (?P<total>\d+)`},
 			{Name: "tiles", Class: "progress", Kind: "upscale", Pattern: `tile (\d+)/(\d+) done`, Current: "1", Total: "2"},
@@ -333,7 +333,7 @@ func TestRequiredLiteral(t *testing.T) {
 
 func TestBuiltinNamesUnique(t *testing.T) {
 	seen := map[string]bool{}
-	for _, r := range BuiltinRules() {
+	for _, r := range BuiltinCatalogue().Rules {
 		if r.Name == "" || seen[r.Name] {
 			t.Errorf("bad or duplicate rule name %q", r.Name)
 		}
@@ -360,7 +360,7 @@ func TestOtherPathDoesNotAllocate(t *testing.T) {
 // nodes' source: the rules must generalise, not memorise the file.
 func TestGeneralisation(t *testing.T) {
 	runCases(t, defaultClassifier(t), []tcase{
-		{"step N of M", "Sampling step 3 of 20", want{class: ClassProgress, rule: "progress.fraction", kind: "sampling", current: f(3), total: f(20)}},
+		{"step N of M", "Sampling step 3 of 20", want{class: ClassProgress, rule: "progress.count_of", kind: "sampling", current: f(3), total: f(20)}},
 		{"image N of M", "Processing image 2 of 8", want{class: ClassProgress, current: f(2), total: f(8)}},
 		{"fetching files bar", "Fetching 5 files: 100%|██████████| 5/5 [00:00<00:00, 1234.56it/s]", want{class: ClassProgress, kind: "download", current: f(5)}},
 		{"loading model from", "Loading model from /models/checkpoints/sd_xl_base_1.0.safetensors", want{class: ClassProgress, kind: "model_load"}},

@@ -35,6 +35,11 @@ func needsRebuild(text string) bool {
 			if i > 0 && timestampLen(text[i:]) > 0 {
 				return true
 			}
+		case 'T':
+			// an ISO timestamp glued to the text before it: "25/922025-07-29T04:11:00"
+			if i > 10 && timestampLen(text[i-10:]) > 0 {
+				return true
+			}
 		}
 	}
 	return false
@@ -188,17 +193,82 @@ func appendStripANSI(out []byte, s string) []byte {
 // trimLinePrefix removes leading timestamps and a Python logging prefix
 // ("ERROR:root:", "WARNING:tensorflow:") from one line.
 func trimLinePrefix(line string) string {
+	stamped := false
 	for {
 		n := timestampLen(line)
 		if n == 0 {
 			break
 		}
+		line, stamped = line[n:], true
+	}
+	if stamped && strings.HasPrefix(line, "- ") {
+		line = line[2:] // "2025-07-29T04:11:00.461859 - message"
+	}
+	if n := launcherPrefixLen(line); n > 0 {
 		line = line[n:]
 	}
 	if n := loggingPrefixLen(line); n > 0 {
 		line = line[n:]
 	}
+	if len(line) >= 3 && line[0] == '[' && line[1] == '!' && line[2] == ']' {
+		// ComfyUI-Manager prints a subprocess's stderr as "[!] ...".
+		line = strings.TrimLeft(line[3:], " ")
+	}
 	return line
+}
+
+// launcherPrefixLen matches what launchers put before ComfyUI's own text:
+// SwarmUI's "12:00:00.000 [Warning] [ComfyUI-0/STDERR] " (a level word in a
+// prefix is not a verdict: SwarmUI tags all of stderr as a warning).
+func launcherPrefixLen(s string) int {
+	i := 0
+	// optional clock "HH:MM:SS(.mmm) "
+	if len(s) >= 9 && isDigit(s[0]) && isDigit(s[1]) && s[2] == ':' && isDigit(s[3]) && isDigit(s[4]) && s[5] == ':' && isDigit(s[6]) && isDigit(s[7]) {
+		j := 8
+		if j < len(s) && s[j] == '.' {
+			j++
+			for j < len(s) && isDigit(s[j]) {
+				j++
+			}
+		}
+		if j < len(s) && s[j] == ' ' {
+			i = j + 1
+		}
+	}
+	start := i
+	// optional "[Level] "
+	if i < len(s) && s[i] == '[' {
+		if e := strings.IndexByte(s[i:], ']'); e > 1 && e < 12 && i+e+1 < len(s) && s[i+e+1] == ' ' {
+			if isLevelWord(s[i+1 : i+e]) {
+				i += e + 2
+			}
+		}
+	}
+	// "[Name-0/STDERR] " or "[Name/STDOUT] "
+	if i < len(s) && s[i] == '[' {
+		if e := strings.IndexByte(s[i:], ']'); e > 0 {
+			tag := s[i+1 : i+e]
+			if strings.HasSuffix(tag, "/STDERR") || strings.HasSuffix(tag, "/STDOUT") {
+				n := i + e + 1
+				if n < len(s) && s[n] == ' ' {
+					n++
+				}
+				return n
+			}
+		}
+	}
+	if i > start && start > 0 {
+		return i // "12:00:00.000 [Info] message"
+	}
+	return 0
+}
+
+func isLevelWord(w string) bool {
+	switch w {
+	case "Debug", "Info", "Init", "Warning", "Error", "Verbose", "DEBUG", "INFO", "WARNING", "ERROR":
+		return true
+	}
+	return false
 }
 
 // timestampLen returns the length of a timestamp prefix at the start of s
@@ -251,6 +321,27 @@ func timestampLen(s string) int {
 // gluedTimestamp returns the index of a bracketed timestamp that is not at
 // the start of line, or -1.
 func gluedTimestamp(line string) int {
+	// ISO form without brackets, glued to what precedes it (ComfyUI's
+	// logger writes "2025-07-29T04:11:00.461859 - " line prefixes; a print
+	// without newline before it leaves "…25/922025-07-29T04:11:00.461859").
+	for off := 11; off < len(line); {
+		j := strings.IndexByte(line[off:], 'T')
+		if j < 0 {
+			break
+		}
+		at := off + j - 10
+		if timestampLen(line[at:]) > 0 {
+			if b := gluedBracketTimestamp(line[:at]); b >= 0 {
+				return b
+			}
+			return at
+		}
+		off += j + 1
+	}
+	return gluedBracketTimestamp(line)
+}
+
+func gluedBracketTimestamp(line string) int {
 	off := 1
 	for off < len(line) {
 		j := strings.IndexByte(line[off:], '[')
@@ -268,8 +359,12 @@ func gluedTimestamp(line string) int {
 
 var loggingLevels = [...]string{"ERROR:", "WARNING:", "INFO:", "DEBUG:", "CRITICAL:"}
 
-// loggingPrefixLen matches Python's default logging format "LEVEL:logger:".
+// loggingPrefixLen matches Python's default logging format "LEVEL:logger:"
+// and the common "%(name)s - %(levelname)s - " format ("root - WARNING - ").
 func loggingPrefixLen(s string) int {
+	if n := dashLoggingPrefixLen(s); n > 0 {
+		return n
+	}
 	if len(s) < 6 || s[0] < 'C' || s[0] > 'W' {
 		return 0
 	}
@@ -300,4 +395,24 @@ func digits(s string) bool {
 
 func isIdent(b byte) bool {
 	return b == '_' || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9')
+}
+
+var dashLevels = [...]string{" - ERROR - ", " - WARNING - ", " - INFO - ", " - DEBUG - ", " - CRITICAL - "}
+
+// dashLoggingPrefixLen: "root - WARNING - " (logger names are identifiers
+// with dots; a bracketed custom-node tag is kept: it is part of the message).
+func dashLoggingPrefixLen(s string) int {
+	j := 0
+	for j < len(s) && (isIdent(s[j]) || s[j] == '.') {
+		j++
+	}
+	if j == 0 || j >= len(s) || s[j] != ' ' {
+		return 0
+	}
+	for _, lv := range dashLevels {
+		if strings.HasPrefix(s[j:], lv) {
+			return j + len(lv)
+		}
+	}
+	return 0
 }

@@ -71,6 +71,25 @@ func parseTqdm(s string) (n nums, ok, complete bool) {
 	for b >= 0 {
 		stats := s[b+2:]
 		if len(stats) >= 5 && isDigit(stats[0]) && (stats[2] == ':' || stats[1] == ':') {
+			// "[desc: ][NN% ]n/total [..]": tqdm without bar glyphs (a
+			// non-unicode console, or ncols too small for the bar).
+			start := strings.LastIndexByte(s[:b], ' ') + 1
+			if cur, tot, sized, m := parseFractionAt(s[start:b]); m == b-start && m > 0 {
+				n.current, n.hasCurrent, n.sizes = cur, true, sized
+				if tot >= 0 {
+					n.total, n.hasTotal = tot, true
+				}
+				d := strings.TrimRight(s[:start], " ")
+				if strings.HasSuffix(d, "%") {
+					p := strings.LastIndexByte(d, ' ') + 1
+					if v, err := strconv.ParseFloat(d[p:len(d)-1], 64); err == nil && v >= 0 && v <= 100 {
+						n.percent, n.hasPercent = v, true
+						d = strings.TrimRight(d[:p], " ")
+					}
+				}
+				n.desc = strings.TrimSpace(strings.TrimSuffix(d, ":"))
+				return n, true, parseStats(stats, &n)
+			}
 			// read "<n><unit>" backwards from b
 			j := b
 			for j > 0 && isLetter(s[j-1]) {
