@@ -220,8 +220,11 @@ func compileRule(r *RuleConfig, field string, defaultScope scopeKind, catalogue 
 	} else if r.Current != "" || r.Total != "" {
 		return nil, fmt.Errorf("%s: current/total name capture groups of a pattern", field)
 	}
-	if out.class != ClassProgress && (r.Current != "" || r.Total != "" || r.Event != "") {
-		return nil, fmt.Errorf("%s: current/total/event apply to progress rules only", field)
+	if out.class != ClassProgress && (r.Current != "" || r.Total != "") {
+		return nil, fmt.Errorf("%s: current/total apply to progress rules only", field)
+	}
+	if out.class != ClassProgress && r.Event != "" {
+		return nil, fmt.Errorf("%s.event: applies to progress rules only", field)
 	}
 	if out.class != ClassFailure && (r.Retryable != nil || r.Message != "" || r.CallToAction != "" || r.Starts) {
 		return nil, fmt.Errorf("%s: retryable/message/call_to_action/starts apply to failure rules only", field)
