@@ -2,6 +2,7 @@ package comfypatternprocessor // import "github.com/comfy-sidecar/otelcol-comfy/
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -22,7 +23,12 @@ func NewFactory() processor.Factory {
 }
 
 func createDefaultConfig() component.Config {
-	return &Config{Options: classifier.DefaultOptions()}
+	return &Config{
+		Options:               classifier.DefaultOptions(),
+		RulesFilePollInterval: 5 * time.Second,
+		MaxBodyBytes:          1 << 20,
+		Context:               ContextConfig{Window: 10 * time.Second, MaxSources: 1024, Expiry: 10 * time.Minute},
+	}
 }
 
 func createLogsProcessor(
@@ -37,5 +43,6 @@ func createLogsProcessor(
 	}
 	return processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
+		processorhelper.WithStart(p.start),
 		processorhelper.WithShutdown(p.shutdown))
 }

@@ -2,13 +2,19 @@ package comfypatternprocessor // import "github.com/comfy-sidecar/otelcol-comfy/
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"unicode/utf8"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
 
 	"github.com/comfy-sidecar/otelcol-comfy/processor/comfypatternprocessor/classifier"
 	"github.com/comfy-sidecar/otelcol-comfy/processor/comfypatternprocessor/internal/metadata"
@@ -16,37 +22,62 @@ import (
 
 // Attribute names: the contract with redisrouter (docs/attributes.md).
 const (
-	AttrClass            = "comfy.class"
-	AttrRule             = "comfy.rule"
-	AttrMessage          = "comfy.message"
-	AttrProgressKind     = "comfy.progress.kind"
-	AttrProgressEvent    = "comfy.progress.event"
-	AttrProgressCurrent  = "comfy.progress.current"
-	AttrProgressTotal    = "comfy.progress.total"
-	AttrProgressPercent  = "comfy.progress.percent"
-	AttrProgressRate     = "comfy.progress.rate"
-	AttrProgressRateUnit = "comfy.progress.rate_unit"
-	AttrProgressElapsed  = "comfy.progress.elapsed_seconds"
-	AttrProgressRemain   = "comfy.progress.remaining_seconds"
-	AttrFailureKind      = "comfy.failure.kind"
-	AttrExceptionType    = "exception.type"
-	AttrExceptionMessage = "exception.message"
-	AttrExceptionStack   = "exception.stacktrace"
+	AttrClass             = "comfy.class"
+	AttrRule              = "comfy.rule"
+	AttrMessage           = "comfy.message"
+	AttrProgressKind      = "comfy.progress.kind"
+	AttrProgressEvent     = "comfy.progress.event"
+	AttrProgressCurrent   = "comfy.progress.current"
+	AttrProgressTotal     = "comfy.progress.total"
+	AttrProgressPercent   = "comfy.progress.percent"
+	AttrProgressRate      = "comfy.progress.rate"
+	AttrProgressRateUnit  = "comfy.progress.rate_unit"
+	AttrProgressElapsed   = "comfy.progress.elapsed_seconds"
+	AttrProgressRemain    = "comfy.progress.remaining_seconds"
+	AttrFailureKind       = "comfy.failure.kind"
+	AttrFailureContinues  = "comfy.failure.continues"
+	AttrFailureRetryable  = "comfy.failure.retryable"
+	AttrFailureHumanMsg   = "comfy.failure.human_message"
+	AttrFailureCallToAct  = "comfy.failure.call_to_action"
+	AttrExceptionType     = "exception.type"
+	AttrExceptionMessage  = "exception.message"
+	AttrExceptionStack    = "exception.stacktrace"
+	AttrTruncated         = "comfy.truncated"
+	AttrOriginalSize      = "comfy.original_size"
+	attrLogFileName       = "log.file.name"
+	attrInstance          = "comfy.instance"
+	attrServiceInstanceID = "service.instance.id"
+	attrWorkerID          = "worker.id"
 )
 
 type logsProcessor struct {
-	classifier *classifier.Classifier
+	cfg        *Config
+	logger     *zap.Logger
+	classifier atomic.Pointer[classifier.Classifier]
 	telemetry  *metadata.TelemetryBuilder
+
+	// The per-source context; one batch at a time, in order.
+	mu      sync.Mutex
+	tracker *classifier.Tracker
 
 	// Metric options per class/kind, built once: attribute sets allocate.
 	optsMu sync.RWMutex
 	opts   map[classKind]metric.AddOption
+
+	reload *rulesReloader
 }
 
 type classKind struct{ class, kind string }
 
 func newLogsProcessor(set processor.Settings, cfg *Config) (*logsProcessor, error) {
-	c, err := classifier.New(cfg.Options)
+	opts := cfg.Options
+	if cfg.RulesFile != "" {
+		var err error
+		if opts, err = cfg.optionsWithFile(); err != nil {
+			return nil, err
+		}
+	}
+	c, err := classifier.New(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -54,10 +85,31 @@ func newLogsProcessor(set processor.Settings, cfg *Config) (*logsProcessor, erro
 	if err != nil {
 		return nil, err
 	}
-	return &logsProcessor{classifier: c, telemetry: tb, opts: map[classKind]metric.AddOption{}}, nil
+	p := &logsProcessor{
+		cfg:       cfg,
+		logger:    set.Logger,
+		telemetry: tb,
+		tracker:   classifier.NewTracker(cfg.Context.Window, cfg.Context.Expiry, cfg.Context.MaxSources),
+		opts:      map[classKind]metric.AddOption{},
+	}
+	p.classifier.Store(c)
+	if cfg.RulesFile != "" {
+		p.reload = newRulesReloader(p)
+	}
+	return p, nil
+}
+
+func (p *logsProcessor) start(context.Context, component.Host) error {
+	if p.reload != nil {
+		p.reload.start()
+	}
+	return nil
 }
 
 func (p *logsProcessor) shutdown(context.Context) error {
+	if p.reload != nil {
+		p.reload.stop()
+	}
 	p.telemetry.Shutdown()
 	return nil
 }
@@ -73,13 +125,21 @@ func (p *logsProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Log
 	var counts [8]kindCount
 	tally := counts[:0]
 	var res classifier.Result
+	var truncated int64
+	c := p.classifier.Load()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
-		sls := rls.At(i).ScopeLogs()
+		rl := rls.At(i)
+		resKey := resourceSource(rl.Resource().Attributes())
+		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				p.classifyRecord(lrs.At(k), &res)
+				if p.classifyRecord(c, lrs.At(k), resKey, &res) {
+					truncated++
+				}
 				key := classKind{class: string(res.Class), kind: kindOf(&res)}
 				found := false
 				for t := range tally {
@@ -98,7 +158,21 @@ func (p *logsProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Log
 	for _, t := range tally {
 		p.telemetry.ProcessorComfypatternRecordsClassified.Add(ctx, t.n, p.option(t.key))
 	}
+	if truncated > 0 {
+		p.telemetry.ProcessorComfypatternRecordsTruncated.Add(ctx, truncated)
+	}
 	return ld, nil
+}
+
+// resourceSource names the source of a resource's records over OTLP: the
+// instance (comfy.instance, else service.instance.id, else worker.id).
+func resourceSource(attrs pcommon.Map) string {
+	for _, k := range [...]string{attrInstance, attrServiceInstanceID, attrWorkerID} {
+		if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
+			return v.Str()
+		}
+	}
+	return ""
 }
 
 func kindOf(r *classifier.Result) string {
@@ -125,32 +199,92 @@ func (p *logsProcessor) option(key classKind) metric.AddOption {
 	return o
 }
 
-// classifyRecord classifies one record and writes the attributes. A body
-// that is not a string is classified by its string form (AsString).
-func (p *logsProcessor) classifyRecord(lr plog.LogRecord, res *classifier.Result) {
+// classifyRecord classifies one record with its source's context and writes
+// the attributes; it reports whether the body was cut.
+func (p *logsProcessor) classifyRecord(c *classifier.Classifier, lr plog.LogRecord, resKey string, res *classifier.Result) bool {
 	body := lr.Body()
-	var text string
+	attrs := lr.Attributes()
+	var rec classifier.Record
 	switch body.Type() {
 	case pcommon.ValueTypeStr:
-		text = body.Str()
+		rec.Text = body.Str()
+	case pcommon.ValueTypeBytes:
+		// Bytes bodies (some SDKs, raw stdout) are read as UTF-8 text.
+		rec.Text = string(body.Bytes().AsRaw())
 	case pcommon.ValueTypeEmpty:
 	default:
-		text = body.AsString()
+		rec.Text = body.AsString()
 	}
-	p.classifier.ClassifyInto(text, res)
-	writeAttributes(lr.Attributes(), res)
+	rec.Severity = int(lr.SeverityNumber())
+	if v, ok := attrs.Get(AttrExceptionType); ok {
+		rec.HasException, rec.ExceptionType = true, v.AsString()
+	}
+	if _, ok := attrs.Get(AttrExceptionStack); ok {
+		rec.HasException = true
+	}
+	if rec.HasException {
+		if v, ok := attrs.Get(AttrExceptionMessage); ok {
+			rec.ExceptionMessage = v.AsString()
+		}
+	}
+	key := resKey
+	if v, ok := attrs.Get(attrLogFileName); ok && v.Type() == pcommon.ValueTypeStr {
+		key = v.Str()
+	} else if v, ok := attrs.Get(attrInstance); ok && v.Type() == pcommon.ValueTypeStr {
+		key = v.Str()
+	}
+	now := int64(lr.Timestamp())
+	if now == 0 {
+		now = int64(lr.ObservedTimestamp())
+	}
+	st := p.tracker.State(key, now)
+	c.ClassifyRecord(&rec, st, res)
+	writeAttributes(attrs, res, rec.Text)
+	if max := p.cfg.MaxBodyBytes; max > 0 && body.Type() == pcommon.ValueTypeStr && len(rec.Text) > max {
+		body.SetStr(cutBody(rec.Text, max))
+		attrs.PutBool(AttrTruncated, true)
+		attrs.PutInt(AttrOriginalSize, int64(len(rec.Text)))
+		return true
+	}
+	return false
 }
 
-func writeAttributes(attrs pcommon.Map, r *classifier.Result) {
+// cutBody keeps the head and the tail of s (a traceback's exception line is
+// at its end) with a marker between them, in at most max bytes, cutting on
+// UTF-8 boundaries.
+func cutBody(s string, max int) string {
+	marker := fmt.Sprintf("\n[… %d bytes cut by comfypattern …]\n", len(s)-max)
+	budget := max - len(marker)
+	if budget < 0 {
+		budget = 0
+	}
+	h := budget / 2
+	for h > 0 && !utf8.RuneStart(s[h]) {
+		h--
+	}
+	t := len(s) - (budget - h)
+	for t < len(s) && !utf8.RuneStart(s[t]) {
+		t++
+	}
+	return s[:h] + marker + s[t:]
+}
+
+// writeAttributes adds the verdict. No attribute repeats the body:
+// comfy.message only when the cleaned text differs from it, and
+// exception.stacktrace is never copied from it (one the SDK sent is kept).
+func writeAttributes(attrs pcommon.Map, r *classifier.Result, body string) {
+	writeMessage := r.Class != classifier.ClassOther && r.Message != "" && r.Message != strings.TrimSpace(body)
 	// Grow the attribute slice once instead of doubling it per Put.
-	attrs.EnsureCapacity(attrs.Len() + attributeCount(r))
+	attrs.EnsureCapacity(attrs.Len() + attributeCount(r, writeMessage))
 	attrs.PutStr(AttrClass, string(r.Class))
 	if r.Rule != "" {
 		attrs.PutStr(AttrRule, r.Rule)
 	}
+	if writeMessage {
+		attrs.PutStr(AttrMessage, r.Message)
+	}
 	switch r.Class {
 	case classifier.ClassProgress:
-		attrs.PutStr(AttrMessage, r.Message)
 		attrs.PutStr(AttrProgressKind, r.ProgressKind)
 		if r.ProgressEvent != "" {
 			attrs.PutStr(AttrProgressEvent, r.ProgressEvent)
@@ -175,26 +309,36 @@ func writeAttributes(attrs pcommon.Map, r *classifier.Result) {
 			attrs.PutDouble(AttrProgressRemain, r.Remaining)
 		}
 	case classifier.ClassFailure:
-		attrs.PutStr(AttrMessage, r.Message)
 		attrs.PutStr(AttrFailureKind, r.FailureKind)
+		if r.Continues {
+			attrs.PutBool(AttrFailureContinues, true)
+		}
+		if r.HasRetryable {
+			attrs.PutBool(AttrFailureRetryable, r.Retryable)
+		}
+		if r.HumanMessage != "" {
+			attrs.PutStr(AttrFailureHumanMsg, r.HumanMessage)
+		}
+		if r.CallToAction != "" {
+			attrs.PutStr(AttrFailureCallToAct, r.CallToAction)
+		}
+		// The SDK's exception fields are the truth: never overwrite them.
 		if r.ExceptionType != "" {
-			attrs.PutStr(AttrExceptionType, r.ExceptionType)
+			if _, ok := attrs.Get(AttrExceptionType); !ok {
+				attrs.PutStr(AttrExceptionType, r.ExceptionType)
+			}
 		}
 		if r.ExceptionMessage != "" {
-			attrs.PutStr(AttrExceptionMessage, r.ExceptionMessage)
-		}
-		if r.Stacktrace != "" {
-			attrs.PutStr(AttrExceptionStack, r.Stacktrace)
+			if _, ok := attrs.Get(AttrExceptionMessage); !ok {
+				attrs.PutStr(AttrExceptionMessage, r.ExceptionMessage)
+			}
 		}
 	}
 }
 
 // attributeCount is the number of attributes writeAttributes adds for r.
-func attributeCount(r *classifier.Result) int {
+func attributeCount(r *classifier.Result, message bool) int {
 	n := 1
-	if r.Rule != "" {
-		n++
-	}
 	count := func(bs ...bool) {
 		for _, b := range bs {
 			if b {
@@ -202,13 +346,14 @@ func attributeCount(r *classifier.Result) int {
 			}
 		}
 	}
+	count(r.Rule != "", message)
 	switch r.Class {
 	case classifier.ClassProgress:
-		n += 2
+		n++
 		count(r.ProgressEvent != "", r.HasCurrent, r.HasTotal, r.HasPercent, r.HasRate, r.HasRate, r.HasElapsed, r.HasRemaining)
 	case classifier.ClassFailure:
-		n += 2
-		count(r.ExceptionType != "", r.ExceptionMessage != "", r.Stacktrace != "")
+		n++
+		count(r.Continues, r.HasRetryable, r.HumanMessage != "", r.CallToAction != "", r.ExceptionType != "", r.ExceptionMessage != "")
 	}
 	return n
 }

@@ -87,8 +87,11 @@ func TestProcessorSetsAttributes(t *testing.T) {
 	assert.Equal(t, "oom", failure["comfy.failure.kind"])
 	assert.Equal(t, "torch.OutOfMemoryError", failure["exception.type"])
 	assert.Equal(t, "CUDA out of memory. Tried to allocate 2.00 GiB", failure["exception.message"])
-	assert.Contains(t, failure["exception.stacktrace"], "File \"execution.py\", line 530")
+	assert.NotContains(t, failure, "exception.stacktrace", "the body is never copied into exception.stacktrace")
 	assert.NotContains(t, failure["comfy.message"], "2026-02-21", "timestamp prefix removed")
+	assert.Equal(t, true, failure["comfy.failure.retryable"])
+	assert.NotEmpty(t, failure["comfy.failure.human_message"])
+	assert.NotEmpty(t, failure["comfy.failure.call_to_action"])
 
 	assert.Equal(t, map[string]any{"comfy.class": "other"}, attrs(t, recordAt(out, 2)))
 
@@ -105,8 +108,9 @@ func TestProcessorNonStringBody(t *testing.T) {
 	emptyBody := func(pcommon.Value) {}
 	out, _ := runProcessor(t, createDefaultConfig().(*Config), newLogs(bytesBody, mapBody, emptyBody))
 
-	// Bytes are shown base64 by AsString: not a lifecycle line.
-	assert.Equal(t, "other", attrs(t, recordAt(out, 0))["comfy.class"])
+	// Bytes bodies are read as UTF-8 text.
+	assert.Equal(t, "progress", attrs(t, recordAt(out, 0))["comfy.class"])
+	assert.Equal(t, "prompt_started", attrs(t, recordAt(out, 0))["comfy.progress.event"])
 	m := attrs(t, recordAt(out, 1))
 	assert.Equal(t, "failure", m["comfy.class"])
 	assert.Equal(t, "crash", m["comfy.failure.kind"])

@@ -27,6 +27,9 @@ type TelemetryBuilder struct {
 	mu                                     sync.Mutex
 	registrations                          []metric.Registration
 	ProcessorComfypatternRecordsClassified metric.Int64Counter
+	ProcessorComfypatternRecordsTruncated  metric.Int64Counter
+	ProcessorComfypatternRulesReloadFailed metric.Int64Counter
+	ProcessorComfypatternRulesReloaded     metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -62,6 +65,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_comfypattern_records_classified",
 		metric.WithDescription("Number of log records classified, by class (progress, failure, other) and kind (e.g. sampling, oom; none for other). [Alpha]"),
 		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorComfypatternRecordsTruncated, err = builder.meter.Int64Counter(
+		"otelcol_processor_comfypattern_records_truncated",
+		metric.WithDescription("Number of records whose string body was longer than max_body_bytes and was cut (comfy.truncated = true). [Alpha]"),
+		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorComfypatternRulesReloadFailed, err = builder.meter.Int64Counter(
+		"otelcol_processor_comfypattern_rules_reload_failed",
+		metric.WithDescription("Number of times the rules file could not be loaded (unreadable, bad YAML or a rule that does not compile); the last good rules stay in force. [Alpha]"),
+		metric.WithUnit("{reload}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorComfypatternRulesReloaded, err = builder.meter.Int64Counter(
+		"otelcol_processor_comfypattern_rules_reloaded",
+		metric.WithDescription("Number of times a changed rules file was loaded and its rules put in force. [Alpha]"),
+		metric.WithUnit("{reload}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

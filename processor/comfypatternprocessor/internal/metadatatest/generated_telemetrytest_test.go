@@ -20,7 +20,19 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.ProcessorComfypatternRecordsClassified.Add(context.Background(), 1)
+	tb.ProcessorComfypatternRecordsTruncated.Add(context.Background(), 1)
+	tb.ProcessorComfypatternRulesReloadFailed.Add(context.Background(), 1)
+	tb.ProcessorComfypatternRulesReloaded.Add(context.Background(), 1)
 	AssertEqualProcessorComfypatternRecordsClassified(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorComfypatternRecordsTruncated(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorComfypatternRulesReloadFailed(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorComfypatternRulesReloaded(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 
