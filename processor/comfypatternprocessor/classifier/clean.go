@@ -35,6 +35,10 @@ func needsRebuild(text string) bool {
 			if i > 0 && timestampLen(text[i:]) > 0 {
 				return true
 			}
+		case ']':
+			if gluedAfterBar(text, i) {
+				return true
+			}
 		case 'T':
 			// an ISO timestamp glued to the text before it: "25/922025-07-29T04:11:00"
 			if i > 10 && timestampLen(text[i-10:]) > 0 {
@@ -320,7 +324,39 @@ func timestampLen(s string) int {
 
 // gluedTimestamp returns the index of a bracketed timestamp that is not at
 // the start of line, or -1.
+// gluedAfterBar reports whether text[i] (a ']') closes a tqdm stats bracket
+// ("…it/s]", "…s/it]", "…B/s]") and another print is glued right after it:
+// "  0%|          | 0/30 [00:00<?, ?it/s]FETCH ComfyRegistry Data: 5/92".
+func gluedAfterBar(text string, i int) bool {
+	if i+1 >= len(text) || i < 3 {
+		return false
+	}
+	switch text[i+1] {
+	case ' ', '\t', '\r', '\n', ',', ']', '[':
+		return false
+	}
+	before := text[:i]
+	return strings.HasSuffix(before, "/s") || strings.HasSuffix(before, "/it")
+}
+
 func gluedTimestamp(line string) int {
+	for i := strings.IndexByte(line, ']'); i >= 0; {
+		if gluedAfterBar(line, i) {
+			if t := gluedTimestampOnly(line[:i+1]); t >= 0 {
+				return t
+			}
+			return i + 1
+		}
+		j := strings.IndexByte(line[i+1:], ']')
+		if j < 0 {
+			break
+		}
+		i += j + 1
+	}
+	return gluedTimestampOnly(line)
+}
+
+func gluedTimestampOnly(line string) int {
 	// ISO form without brackets, glued to what precedes it (ComfyUI's
 	// logger writes "2025-07-29T04:11:00.461859 - " line prefixes; a print
 	// without newline before it leaves "…25/922025-07-29T04:11:00.461859").
