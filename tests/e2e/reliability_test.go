@@ -46,8 +46,8 @@ func fullReliability() bool { return os.Getenv(reliabilityEnvVar) == reliability
 
 // TestReliability runs the rollout plan's scenarios against the built binary
 // and configs/sidecar.yaml, and prints one table. Without RELIABILITY=full
-// (that is, in `make test`) it runs a quick subset: scenarios 1, 2 and 4
-// with small loads. `make reliability` runs everything.
+// (that is, in `make test`) it runs a quick subset: scenarios 1, 2, 4 and
+// the delivery scenarios 8-14, with small loads. `make reliability` runs everything.
 func TestReliability(t *testing.T) {
 	full := fullReliability()
 	scenarios := []struct {
@@ -62,6 +62,14 @@ func TestReliability(t *testing.T) {
 		{"5 resource limits", false, scenarioLimits},
 		{"6 high volume", false, scenarioHighVolume},
 		{"7 bad input", false, scenarioBadInput},
+		// Delivery (delivery_test.go): one scenario per finding of the review.
+		{"8 Redis outage, 11k single-record progress requests", true, scenarioRedisOutageFlood},
+		{"9 backend outage, 3k tracebacks, 4 MiB limit, one 5 MB record", true, scenarioBackendOutageBatches},
+		{"10 Redis db missing, then fixed", true, scenarioUnknownDB},
+		{"11 WRONGTYPE job key", true, scenarioWrongType},
+		{"12 kill -9 while tailing: duplicates keep event_id", true, scenarioKillTailing},
+		{"13 job ids that sanitise alike", true, scenarioKeyCollisions},
+		{"14 rename rotation with late writes", true, scenarioRenameLateWrites},
 	}
 	var all []*row
 	for _, sc := range scenarios {

@@ -442,3 +442,17 @@ func Eventually(ctx context.Context, timeout, interval time.Duration, cond func(
 		}
 	}
 }
+
+// HealthAt GETs another path of the health_check endpoint (e.g.
+// "/status?verbose", the per-component status) and returns code and body.
+func (p *Process) HealthAt(path string) (int, string, error) {
+	client := &http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(p.HealthPort) + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	var sb strings.Builder
+	_, _ = bufio.NewReader(resp.Body).WriteTo(&sb)
+	return resp.StatusCode, sb.String(), nil
+}

@@ -51,9 +51,9 @@ receivers:
     protocols:
       grpc:
         endpoint: 127.0.0.1:${env:STANDIN_GRPC_PORT}
-        # A backend takes large requests; the sidecar's batches of 10 MB
-        # lines must not be refused here for size.
-        max_recv_msg_size_mib: 256
+        # The stock limit (4 MiB per gRPC message), as a stock collector or
+        # backend in front of the sidecar has: never looser, so a batch the
+        # sidecar makes too large fails here as it would in production.
         # Keep the request headers so the test can check what the sidecar
         # sends to Dash0 (Authorization, Dash0-Dataset).
         include_metadata: true
