@@ -37,9 +37,17 @@ standard output, in input order:
 
   {"class": "progress"|"failure"|"other", "rule": NAME|null,
    "progress": {"current": N|null, "total": N|null, "percent": X|null, "kind": K}|null,
-   "failure": {"kind": K, "exception_type": T|null, "exception_message": M|null}|null}
+   "failure": {"kind": K, "exception_type": T|null, "exception_message": M|null,
+               "continues": B, "retryable": B|null, "human_message": S,
+               "call_to_action": S}|null}
 
 A per-class summary goes to standard error.
+
+The input is read in order as the output of one source: a record is judged
+with the records before it (a traceback's source lines, an OOM's details,
+"Press any key" after a death continue the failure before them, and get
+"continues": true). A JSONL record may name its source ("source", else
+"src" without its #fragment); records of different sources do not mix.
 
   --input lines   one record per line (default); CRLF line ends are tolerated
   --input jsonl   one JSON object per line; its "text" string is one record
@@ -50,7 +58,8 @@ A per-class summary goes to standard error.
   --config FILE   a collector config: the settings of its comfypattern
                   processor (processors.comfypattern, else the first
                   processors.comfypattern/NAME) are used, ${env:VAR} and
-                  ${VAR} expanded. Without it, the processor's defaults.
+                  ${VAR} expanded, with the rules of its rules_file.
+                  Without it, the processor's defaults.
 
 Exit status: 0 all records classified; 1 some input lines could not be read;
 2 bad flags or config.
@@ -79,6 +88,10 @@ type failureVerdict struct {
 	Kind             string  `json:"kind"`
 	ExceptionType    *string `json:"exception_type"`
 	ExceptionMessage *string `json:"exception_message"`
+	Continues        bool    `json:"continues"`
+	Retryable        *bool   `json:"retryable"`
+	HumanMessage     string  `json:"human_message,omitempty"`
+	CallToAction     string  `json:"call_to_action,omitempty"`
 }
 
 func classifyMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -127,8 +140,10 @@ func classifyMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		records  int
 		bad      int
 	)
-	emit := func(text string) {
-		res := c.Classify(text)
+	tracker := classifier.NewTracker(0, 0, 0)
+	emit := func(text, src string) {
+		var res classifier.Result
+		c.ClassifyRecord(&classifier.Record{Text: text}, tracker.State(src, 0), &res)
 		records++
 		perClass[string(res.Class)]++
 		if k := kindOfResult(&res); k != "" {
@@ -147,18 +162,18 @@ func classifyMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 			line = strings.TrimSuffix(line, "\r")
 			switch *input {
 			case "lines":
-				emit(line)
+				emit(line, "")
 			case "jsonl":
 				if strings.TrimSpace(line) == "" {
 					break
 				}
-				text, perr := jsonlText(line)
+				text, src, perr := jsonlText(line)
 				if perr != nil {
 					bad++
 					fmt.Fprintf(stderr, "comfyctl classify: stdin line %d: %v\n", lineNo, perr)
 					break
 				}
-				emit(text)
+				emit(text, src)
 			}
 		}
 		if err == io.EOF {
@@ -181,20 +196,29 @@ func classifyMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	return 0
 }
 
-func jsonlText(line string) (string, error) {
+// jsonlText returns a JSONL record's text and its source: "source", else
+// "src" without its #fragment (the lines of one file), else "".
+func jsonlText(line string) (text, source string, err error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(line), &obj); err != nil {
-		return "", fmt.Errorf("not a JSON object: %v", err)
+		return "", "", fmt.Errorf("not a JSON object: %v", err)
 	}
 	raw, ok := obj["text"]
 	if !ok {
-		return "", errors.New(`no "text" field`)
+		return "", "", errors.New(`no "text" field`)
 	}
-	var text string
 	if err := json.Unmarshal(raw, &text); err != nil {
-		return "", fmt.Errorf(`"text" is not a string: %s`, clipForError(string(raw), 40))
+		return "", "", fmt.Errorf(`"text" is not a string: %s`, clipForError(string(raw), 40))
 	}
-	return text, nil
+	for _, k := range []string{"source", "src"} {
+		if v, ok := obj[k]; ok && json.Unmarshal(v, &source) == nil && source != "" {
+			if k == "src" {
+				source, _, _ = strings.Cut(source, "#")
+			}
+			break
+		}
+	}
+	return text, source, nil
 }
 
 func clipForError(s string, n int) string {
@@ -245,6 +269,13 @@ func toVerdict(r *classifier.Result) verdict {
 			Kind:             r.FailureKind,
 			ExceptionType:    str(r.ExceptionType),
 			ExceptionMessage: str(r.ExceptionMessage),
+			Continues:        r.Continues,
+			HumanMessage:     r.HumanMessage,
+			CallToAction:     r.CallToAction,
+		}
+		if r.HasRetryable {
+			retry := r.Retryable
+			v.Failure.Retryable = &retry
 		}
 	}
 	return v
@@ -334,6 +365,17 @@ func loadClassifierOptions(path string) (classifier.Options, string, error) {
 	}
 	if err := sub.Unmarshal(cfg); err != nil {
 		return classifier.Options{}, "", fmt.Errorf("%s: processors::%s: %w", path, id, err)
+	}
+	if cfg.RulesFile != "" {
+		b, err := os.ReadFile(cfg.RulesFile)
+		if err != nil {
+			return classifier.Options{}, "", fmt.Errorf("%s: processors::%s: rules_file: %w", path, id, err)
+		}
+		opts, err := comfypatternprocessor.MergeRulesFile(cfg.Options, cfg.RulesFile, b)
+		if err != nil {
+			return classifier.Options{}, "", fmt.Errorf("%s: processors::%s: %w", path, id, err)
+		}
+		return opts, path + " processors::" + id + " + " + cfg.RulesFile, nil
 	}
 	return cfg.Options, path + " processors::" + id, nil
 }

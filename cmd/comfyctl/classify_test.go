@@ -46,7 +46,7 @@ func TestClassifyLines(t *testing.T) {
 	want := []string{
 		`{"class":"progress","rule":"progress.lifecycle","progress":{"current":null,"total":null,"percent":null,"kind":"lifecycle"},"failure":null}`,
 		`{"class":"progress","rule":"progress.tqdm","progress":{"current":22,"total":22,"percent":100,"kind":"sampling"},"failure":null}`,
-		`{"class":"failure","rule":"failure.oom","progress":null,"failure":{"kind":"oom","exception_type":"torch.OutOfMemoryError","exception_message":"CUDA out of memory. Tried to allocate 2.00 GiB"}}`,
+		`{"class":"failure","rule":"failure.exception_line","progress":null,"failure":{"kind":"oom","exception_type":"torch.OutOfMemoryError","exception_message":"CUDA out of memory. Tried to allocate 2.00 GiB","continues":false,"retryable":true,"human_message":"The GPU (or the machine) ran out of memory while running the workflow.","call_to_action":"Retry on a GPU with more free memory, or lower the resolution, batch size or frame count."}}`,
 		`{"class":"other","rule":null,"progress":null,"failure":null}`,
 		`{"class":"progress","rule":"progress.fetch","progress":{"current":25,"total":92,"percent":27.17391304347826,"kind":"fetch"},"failure":null}`,
 	}

@@ -1,6 +1,7 @@
 // Command comfyctl is the operator's tool for the otelcol-comfy sidecar:
 //
 //	comfyctl classify   run the comfypattern classifier on log lines
+//	comfyctl rules      list the comfypattern built-in rule catalogue
 //	comfyctl monitor    watch progress and failures arriving in Redis
 //	comfyctl health     check the sidecar's health_check extension
 //
