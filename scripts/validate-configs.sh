@@ -9,6 +9,8 @@
 #   compose   scripts/check-compose.sh: docker-compose.yml through compose-go
 #   Docker    (schema on) and the Dockerfile through BuildKit's parser, with
 #             the sidecar's layout; the configs its command loads validate
+#   dashboards scripts/check-dashboards.sh: deploy/dashboards/ through percli lint,
+#             Grafana's foundation SDK (strict) and promtool
 #   alerts    promtool check rules + promtool test rules (SKIP_PROMTOOL=1 to
 #             skip where promtool is not installed; CI installs it)
 #   PM2       ecosystem log file names match the sidecar's file_log include
@@ -168,6 +170,14 @@ check_compose_and_image() {
 }
 check_compose_and_image
 # ---- end compose and image ----
+
+# ---- dashboards (scripts/check-dashboards.sh: foundation SDK, percli lint, promtool) ----
+echo "== dashboards (scripts/check-dashboards.sh)"
+scripts/check-dashboards.sh >"$TMP/dash" 2>&1
+grep -E '^(PASS|FAIL|SKIP)' "$TMP/dash"
+FAILS=$((FAILS + $(grep -c '^FAIL' "$TMP/dash")))
+grep -qE '^(PASS|FAIL)' "$TMP/dash" || fail "check-dashboards.sh did not run: $(tail -n 3 "$TMP/dash" | tr '\n' ' ')"
+# ---- end dashboards ----
 
 echo "== Prometheus alert rules"
 if command -v promtool >/dev/null; then
