@@ -44,6 +44,16 @@ if [ ! -x "$TOOL" ] || [ "$(cat "$TOOL.stamp" 2>/dev/null)" != "$stamp" ]; then
 fi
 
 rc=0
+# The checker's own tests: it rejects a misspelt key (testdata/misspelt, and
+# misspellings of today's docker-compose.yml), published OTLP, ports off
+# loopback, a missing comfy.instance, a command without configs or gate, and
+# a root / health-check-less / unpinned / dynamic image.
+if (cd "$SRC" && GOWORK=off GOFLAGS=-mod=readonly timeout 300 go test -count=1 ./...) >"$ROOT/bin/composecheck.test.log" 2>&1; then
+  echo "PASS composecheck's tests: misspelt keys and each layout rule are caught"
+else
+  echo "FAIL composecheck's tests (bin/composecheck.test.log): $(tail -n 5 "$ROOT/bin/composecheck.test.log" | tr '\n' ' ')"
+  rc=1
+fi
 "$TOOL" compose -env "$ENV_EXAMPLE" -dockerfile "$DOCKERFILE" "$COMPOSE" || rc=1
 "$TOOL" dockerfile "$DOCKERFILE" || rc=1
 exit $rc
