@@ -6,7 +6,10 @@
 #     (the same 14 stream fields with a traceback / the same JSON);
 #   - one round trip per record (the seed's way: one XADD/PUBLISH per record).
 # The exporter pushes batches of 500 records (one pipeline per batch) with 1
-# and 4 concurrent pushers (exporterhelper's queue consumers), two runs each.
+# and 4 concurrent pushers (exporterhelper's queue consumers), two runs each:
+# the shape of a queue draining after an outage. It also pushes single
+# records one at a time (file_log's 25 ms poll hands over one line at a
+# time): latency and CPU per push.
 #
 # Env: BENCH_N (redis-benchmark requests, default 200000),
 #      BENCH_TIME (go test -benchtime, default 2s).
@@ -72,7 +75,7 @@ max() { if [ "${1:-0}" -ge "${2:-0}" ]; then echo "${1:-0}"; else echo "${2:-0}"
 read -r xt1 pt1 xr1 pr1 <<<"$(ceilings)"
 
 gobench=$(cd "$ROOT/exporter/redisrouterexporter" && REDISROUTER_BENCH_ADDR="127.0.0.1:$port" \
-  go test -run '^$' -bench '^(BenchmarkExporter|BenchmarkPerRecord|BenchmarkPlan)$' -benchtime "$BT" -count 2 . 2>&1) || {
+  go test -run '^$' -bench '^(BenchmarkExporter|BenchmarkSingleRecord|BenchmarkPerRecord|BenchmarkPlan)$' -benchtime "$BT" -count 2 . 2>&1) || {
   echo "$gobench"; exit 1; }
 # "BenchmarkExporter/failure/consumers=1-2  327  6467171 ns/op  3841 cpu-ns/record  77314 records/s"
 # -> 77314: the best of the -count 2 runs, as the ceiling is the best of two rounds.
@@ -92,6 +95,10 @@ cpu_f1=$(rate 'BenchmarkExporter/failure/consumers=1' cpu-ns/record min)
 cpu_f4=$(rate 'BenchmarkExporter/failure/consumers=4' cpu-ns/record min)
 cpu_p1=$(rate 'BenchmarkExporter/progress/consumers=1' cpu-ns/record min)
 cpu_p4=$(rate 'BenchmarkExporter/progress/consumers=4' cpu-ns/record min)
+single_f=$(rate 'BenchmarkSingleRecord/failure' ns/op min)
+single_p=$(rate 'BenchmarkSingleRecord/progress' ns/op min)
+single_cpu_f=$(rate 'BenchmarkSingleRecord/failure' cpu-ns/record min)
+single_cpu_p=$(rate 'BenchmarkSingleRecord/progress' cpu-ns/record min)
 plan_f=$(rate 'BenchmarkPlan/failure' ns/record min)
 plan_p=$(rate 'BenchmarkPlan/progress' ns/record min)
 read -r xt2 pt2 xr2 pr2 <<<"$(ceilings)"
@@ -113,6 +120,8 @@ printf '%-36s %15s %15s\n' "one round trip per record (seed)" "$per_f" "$per_p"
 printf '%-36s %15s %15s\n' "exporter CPU ns/record, 1 pusher" "$cpu_f1" "$cpu_p1"
 printf '%-36s %15s %15s\n' "exporter CPU ns/record, 4 pushers" "$cpu_f4" "$cpu_p4"
 printf '%-36s %15s %15s\n' "  of which planning (no Redis) ns" "$plan_f" "$plan_p"
+printf '%-36s %15s %15s\n' "single record per push: latency ns" "$single_f" "$single_p"
+printf '%-36s %15s %15s\n' "single record per push: CPU ns" "$single_cpu_f" "$single_cpu_p"
 echo
 printf '%-36s %15s %15s\n' "exporter / ceiling, same payload" "$(pct "$bf" "$xadd_real")" "$(pct "$bp" "$publish_real")"
 printf '%-36s %15s %15s\n' "exporter / ceiling, tiny payload" "$(pct "$bf" "$xadd_tiny")" "$(pct "$bp" "$publish_tiny")"

@@ -125,6 +125,32 @@ func BenchmarkExporter(b *testing.B) {
 	}
 }
 
+// BenchmarkSingleRecord is the steady production shape: file_log polls
+// every 25 ms and hands over one line at a time, so each push carries one
+// record. ns/op is the latency of one push (one round trip); cpu-ns/record
+// is what the exporter costs per record at that shape.
+func BenchmarkSingleRecord(b *testing.B) {
+	addr := benchAddr(b)
+	for _, class := range []string{"failure", "progress"} {
+		b.Run(class, func(b *testing.B) {
+			full := benchLogs(class)
+			ld := plog.NewLogs()
+			full.ResourceLogs().At(0).CopyTo(ld.ResourceLogs().AppendEmpty())
+			e := benchExporter(b, addr)
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := processCPU()
+			for i := 0; i < b.N; i++ {
+				if err := e.pushLogs(context.Background(), ld); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/record")
+		})
+	}
+}
+
 // BenchmarkPerRecord is the seed's way: one XADD / PUBLISH call (one round
 // trip) per record, with the same payloads the exporter builds.
 func BenchmarkPerRecord(b *testing.B) {

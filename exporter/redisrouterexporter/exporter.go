@@ -318,7 +318,9 @@ func putBatchBuffers(b *batchBuffers) {
 	clear(b.failures)
 	b.msgs, b.arena, b.args, b.failures = b.msgs[:0], b.arena[:0], b.args[:0], b.failures[:0]
 	if b.ctx != nil {
-		b.ctx.lr, b.ctx.scope, b.ctx.res = plog.LogRecord{}, pcommon.Map{}, pcommon.Map{}
+		b.ctx.lr, b.ctx.scope, b.ctx.res, b.ctx.digestOf = plog.LogRecord{}, pcommon.Map{}, pcommon.Map{}, pcommon.Map{}
+		// The next batch starts afresh: its records are not this batch's.
+		b.ctx.resDigest = b.ctx.resDigest[:0]
 	}
 	batchPool.Put(b)
 }

@@ -278,7 +278,8 @@ type recordContext struct {
 	scPos  []int    // scratch for scan
 	resVal []string // placeholder values from the resource
 
-	resDigest []byte // hash of the resource attributes, once per resource; empty until needed
+	resDigest []byte      // hash of the resource attributes, once per resource; empty until needed
+	digestOf  pcommon.Map // the resource resDigest was computed for, within this batch
 
 	// Consecutive records mostly share their key (same machine, same job):
 	// the last rendering per template is reused when its inputs match.
@@ -304,7 +305,12 @@ func (m *mapper) newRecordContext() *recordContext {
 // setResource starts a resource: its placeholder values, scanned once.
 func (rc *recordContext) setResource(res pcommon.Map) {
 	rc.res = res
-	rc.resDigest = rc.resDigest[:0]
+	// A batch merged from many small requests (file_log's polls, SDK
+	// exports) repeats the same resource once per request: comparing it
+	// with the last one hashed is cheaper than sorting and hashing it again.
+	if len(rc.resDigest) > 0 && !res.Equal(rc.digestOf) {
+		rc.resDigest = rc.resDigest[:0]
+	}
 	clear(rc.resVal)
 	rc.scan(res, rc.resVal, rc.scPos)
 }
@@ -679,6 +685,7 @@ func (rc *recordContext) resourceDigest() []byte {
 		b := appendMap(nil, rc.res, &rc.keys)
 		sum := sha256.Sum256(b)
 		rc.resDigest = append(rc.resDigest, sum[:]...)
+		rc.digestOf = rc.res
 	}
 	return rc.resDigest
 }
