@@ -100,10 +100,13 @@ func TestNOPERMOnCommandIsAConfigurationError(t *testing.T) {
 	require.Error(t, err, "retried: an operator fixes the ACL")
 	assert.True(t, isRetryable(err))
 	assert.Equal(t, int64(1), e.counter(t, "redis_errors", kind("config")))
+	// The prober's PING (which this user may run) must not hide it.
+	time.Sleep(100 * time.Millisecond)
 	ev := host.last()
 	require.NotNil(t, ev)
-	assert.Equal(t, componentstatus.StatusRecoverableError, ev.Status())
+	require.Equal(t, componentstatus.StatusRecoverableError, ev.Status())
 	assert.Contains(t, ev.Err().Error(), "NOPERM")
+	assert.Equal(t, int64(0), e.gauge(t, "redis_up"))
 }
 
 func TestUnknownDBReportsStatusThenRecovers(t *testing.T) {

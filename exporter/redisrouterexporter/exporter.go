@@ -175,7 +175,7 @@ func (e *redisExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 
 	// 5. Health: any connection or configuration error marks Redis down;
 	// a batch without one marks it up.
-	e.tr.observeHealth(worst, worstErr)
+	e.tr.observeHealth(worst, worstErr, false)
 
 	if len(retry) == 0 {
 		return nil

@@ -175,6 +175,10 @@ type transport struct {
 	healthKnown bool
 	healthy     bool
 	healthErr   string
+	// commandDenied: the last verdict came from a batch that the ACL
+	// forbids (NOPERM for a command). A PING can still pass then, so only a
+	// batch that goes through clears it, not the prober.
+	commandDenied bool
 
 	lastUse atomic.Int64 // unix nanos of the last batch, for the prober
 	stop    chan struct{}
@@ -260,7 +264,7 @@ func (t *transport) probeLoop(client redis.UniversalClient, addrs string) {
 		if err != nil {
 			t.met.redisError(context.Background(), cls.kind, 1)
 		}
-		t.observeHealth(cls, err)
+		t.observeHealth(cls, err, true)
 	}
 	probe()
 	tick := time.NewTicker(t.cfg.ProbeInterval)
@@ -280,13 +284,20 @@ func (t *transport) probeLoop(client redis.UniversalClient, addrs string) {
 // observeHealth reports a change of Redis's health: the component status
 // (shown by the health endpoint) and the redis_up gauge. err is the error
 // that decided it (nil: healthy).
-func (t *transport) observeHealth(cls errorClass, err error) {
+func (t *transport) observeHealth(cls errorClass, err error, probe bool) {
 	healthy := !cls.unhealthy()
 	msg := ""
 	if !healthy {
 		msg = kindNames[cls.kind] + ": " + t.safeErr(err)
 	}
 	t.healthMu.Lock()
+	if probe && healthy && t.commandDenied {
+		t.healthMu.Unlock()
+		return
+	}
+	if !probe {
+		t.commandDenied = cls.kind == kindConfig && redis.IsPermissionError(err)
+	}
 	changed := !t.healthKnown || healthy != t.healthy || msg != t.healthErr
 	t.healthKnown, t.healthy, t.healthErr = true, healthy, msg
 	t.healthMu.Unlock()
