@@ -69,7 +69,7 @@ func healthMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	defaultURL := os.Getenv("OTELCOL_HEALTH_URL")
 	if defaultURL == "" {
-		defaultURL = "http://127.0.0.1:13133/"
+		defaultURL = "http://127.0.0.1:13133/status" // configs/sidecar.yaml: health_check http.status.path
 	}
 	rawURL := fs.String("url", defaultURL, "health_check extension URL (env OTELCOL_HEALTH_URL)")
 	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
