@@ -81,7 +81,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ExporterRedisrouterDropped, err = builder.meter.Int64Counter(
 		"otelcol_exporter_redisrouter_dropped",
-		metric.WithDescription("Records deliberately not sent (attributes exporter, reason): stale (progress older than max_age), throttled, not_routed (comfy.class neither progress nor failure), queue_full (progress refused by the full sending queue), refused (progress whose channel Redis refuses), dead_letter_refused (a failure whose dead-letter stream Redis refuses too). [Alpha]"),
+		metric.WithDescription("Records deliberately not sent (attributes exporter, reason): stale (progress older than max_age), throttled, not_routed (comfy.class neither progress nor failure), queue_full (progress refused by the full sending queue), undeliverable (progress exporterhelper gave up on without a queue), refused (progress whose channel Redis refuses), dead_letter_refused (a failure whose dead-letter stream Redis refuses too). [Alpha]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)

@@ -55,7 +55,7 @@ func AssertEqualExporterRedisrouterDeadLettered(t *testing.T, tt *componenttest.
 func AssertEqualExporterRedisrouterDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_redisrouter_dropped",
-		Description: "Records deliberately not sent (attributes exporter, reason): stale (progress older than max_age), throttled, not_routed (comfy.class neither progress nor failure), queue_full (progress refused by the full sending queue), refused (progress whose channel Redis refuses), dead_letter_refused (a failure whose dead-letter stream Redis refuses too). [Alpha]",
+		Description: "Records deliberately not sent (attributes exporter, reason): stale (progress older than max_age), throttled, not_routed (comfy.class neither progress nor failure), queue_full (progress refused by the full sending queue), undeliverable (progress exporterhelper gave up on without a queue), refused (progress whose channel Redis refuses), dead_letter_refused (a failure whose dead-letter stream Redis refuses too). [Alpha]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
