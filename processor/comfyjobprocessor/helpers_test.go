@@ -2,12 +2,14 @@ package comfyjobprocessor
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/comfy-sidecar/otelcol-comfy/processor/comfyjobprocessor/internal/metadata"
@@ -22,16 +24,21 @@ func at(sec float64) time.Time { return base.Add(time.Duration(sec * float64(tim
 type harness struct {
 	t     *testing.T
 	p     *logsProcessor
-	clock time.Time
+	clock atomic.Int64 // Unix ns; the worker-state goroutines read it
 }
 
 func newHarness(t *testing.T, cfg *Config) *harness {
+	return newHarnessWith(t, cfg, processortest.NewNopSettings(metadata.Type))
+}
+
+func newHarnessWith(t *testing.T, cfg *Config, set processor.Settings) *harness {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
-	p, err := newLogsProcessor(processortest.NewNopSettings(metadata.Type), cfg)
+	p, err := newLogsProcessor(set, cfg)
 	require.NoError(t, err)
-	h := &harness{t: t, p: p, clock: base}
-	p.now = func() time.Time { return h.clock }
+	h := &harness{t: t, p: p}
+	h.clock.Store(base.UnixNano())
+	p.now = func() time.Time { return time.Unix(0, h.clock.Load()) }
 	require.NoError(t, p.start(context.Background(), nil))
 	t.Cleanup(func() { require.NoError(t, p.shutdown(context.Background())) })
 	return h
@@ -119,7 +126,7 @@ func (h *harness) otlpRes(arrive float64, res map[string]string, recs ...rec) []
 
 func (h *harness) consume(arrive float64, ld plog.Logs) []plog.LogRecord {
 	h.t.Helper()
-	h.clock = at(arrive)
+	h.clock.Store(at(arrive).UnixNano())
 	out, err := h.p.processLogs(context.Background(), ld)
 	require.NoError(h.t, err)
 	var lrs []plog.LogRecord
@@ -168,3 +175,5 @@ func attrStr(lr plog.LogRecord, k string) string {
 	}
 	return ""
 }
+
+func processortestSettings() processor.Settings { return processortest.NewNopSettings(metadata.Type) }

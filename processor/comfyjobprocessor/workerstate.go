@@ -29,6 +29,10 @@ type workerState struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// ps is the current subscription: Receive does not watch its context,
+	// so stop closes it to end the loop.
+	psMu sync.Mutex
+	ps   *redis.PubSub
 
 	// failingUntil (Unix ns): inline lookups are skipped until then.
 	failingUntil atomic.Int64
@@ -93,6 +97,11 @@ func (w *workerState) start() {
 func (w *workerState) stop() {
 	if w.cancel != nil {
 		w.cancel()
+		w.psMu.Lock()
+		if w.ps != nil {
+			_ = w.ps.Close()
+		}
+		w.psMu.Unlock()
 		w.wg.Wait()
 	}
 	_ = w.client.Close()
@@ -260,6 +269,13 @@ func (w *workerState) subscribeLoop() {
 	backoff := 100 * time.Millisecond
 	for w.ctx.Err() == nil {
 		ps := w.client.Subscribe(w.ctx, w.cfg.Channel)
+		w.psMu.Lock()
+		w.ps = ps
+		w.psMu.Unlock()
+		if w.ctx.Err() != nil {
+			// stop ran before ps was stored: it could not close it.
+			_ = ps.Close()
+		}
 		for w.ctx.Err() == nil {
 			msg, err := ps.Receive(w.ctx)
 			if err != nil {
@@ -273,6 +289,9 @@ func (w *workerState) subscribeLoop() {
 				w.onStatus(m.Payload)
 			}
 		}
+		w.psMu.Lock()
+		w.ps = nil
+		w.psMu.Unlock()
 		_ = ps.Close()
 		select {
 		case <-w.ctx.Done():
