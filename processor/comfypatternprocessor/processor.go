@@ -165,9 +165,10 @@ func (p *logsProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Log
 }
 
 // resourceSource names the source of a resource's records over OTLP: the
-// instance (comfy.instance, else service.instance.id, else worker.id).
+// instance (comfy.instance, else service.instance.id, else worker.id, else
+// service.name: one ComfyUI process per service on a machine).
 func resourceSource(attrs pcommon.Map) string {
-	for _, k := range [...]string{attrInstance, attrServiceInstanceID, attrWorkerID} {
+	for _, k := range [...]string{attrInstance, attrServiceInstanceID, attrWorkerID, "service.name"} {
 		if v, ok := attrs.Get(k); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
 			return v.Str()
 		}
@@ -227,17 +228,22 @@ func (p *logsProcessor) classifyRecord(c *classifier.Classifier, lr plog.LogReco
 			rec.ExceptionMessage = v.AsString()
 		}
 	}
+	// The source: the log file, else the instance; records of no known
+	// source are judged alone.
 	key := resKey
 	if v, ok := attrs.Get(attrLogFileName); ok && v.Type() == pcommon.ValueTypeStr {
 		key = v.Str()
 	} else if v, ok := attrs.Get(attrInstance); ok && v.Type() == pcommon.ValueTypeStr {
 		key = v.Str()
 	}
-	now := int64(lr.Timestamp())
-	if now == 0 {
-		now = int64(lr.ObservedTimestamp())
+	var st *classifier.SourceState
+	if key != "" {
+		now := int64(lr.Timestamp())
+		if now == 0 {
+			now = int64(lr.ObservedTimestamp())
+		}
+		st = p.tracker.State(key, now)
 	}
-	st := p.tracker.State(key, now)
 	c.ClassifyRecord(&rec, st, res)
 	writeAttributes(attrs, res, rec.Text)
 	if max := p.cfg.MaxBodyBytes; max > 0 && body.Type() == pcommon.ValueTypeStr && len(rec.Text) > max {

@@ -308,6 +308,9 @@ type compiledCatalogue struct {
 	causes    []RootCause
 	byFirst   [256][]litEntry
 	firstHit  [256]bool
+	pair      [1 << 10]uint64 // bit b<<8|next: a literal starts with these two bytes
+	single    [256]ruleMask   // one-byte literals ('/', '%', '#')
+	hasSingle [256]bool
 	always    ruleMask // rules without literals: candidates on every line
 	afterMask ruleMask // continuation rules
 	firstMask ruleMask // first_line rules
@@ -377,8 +380,15 @@ func compileCatalogue(b []byte) (*compiledCatalogue, error) {
 		}
 	}
 	for _, l := range order {
-		cc.byFirst[l[0]] = append(cc.byFirst[l[0]], litEntry{rest: l[1:], mask: lits[l]})
 		cc.firstHit[l[0]] = true
+		if len(l) == 1 {
+			cc.single[l[0]] = cc.single[l[0]].or(lits[l])
+			cc.hasSingle[l[0]] = true
+			continue
+		}
+		cc.byFirst[l[0]] = append(cc.byFirst[l[0]], litEntry{rest: l[1:], mask: lits[l]})
+		k := uint(l[0])<<8 | uint(l[1])
+		cc.pair[k>>6] |= 1 << (k & 63)
 	}
 	for _, rc := range cat.RootCauses {
 		if _, ok := cc.kinds[rc.Kind]; !ok {
@@ -391,20 +401,33 @@ func compileCatalogue(b []byte) (*compiledCatalogue, error) {
 // scan returns the rules whose literals occur in line (plus the rules that
 // have none): one table lookup per byte, a compare at candidate bytes.
 func (cc *compiledCatalogue) scan(line string) ruleMask {
-	m := cc.always
+	// Two words in registers: array values would go through memory.
+	m0, m1 := cc.always[0], cc.always[1]
 	for i := 0; i < len(line); i++ {
 		b := line[i]
 		if !cc.firstHit[b] {
 			continue
 		}
+		if cc.hasSingle[b] {
+			m0 |= cc.single[b][0]
+			m1 |= cc.single[b][1]
+		}
+		if i+1 >= len(line) {
+			continue
+		}
+		// the two-byte filter first: most candidate positions fail there
+		if k := uint(b)<<8 | uint(line[i+1]); cc.pair[k>>6]&(1<<(k&63)) == 0 {
+			continue
+		}
 		tail := line[i+1:]
-		for k := range cc.byFirst[b] {
-			e := &cc.byFirst[b][k]
-			// the second byte first: most candidate positions fail there
-			if len(e.rest) == 0 || (len(tail) >= len(e.rest) && tail[0] == e.rest[0] && tail[:len(e.rest)] == e.rest) {
-				m = m.or(e.mask)
+		entries := cc.byFirst[b]
+		for k := range entries {
+			e := &entries[k]
+			if len(tail) >= len(e.rest) && tail[:len(e.rest)] == e.rest {
+				m0 |= e.mask[0]
+				m1 |= e.mask[1]
 			}
 		}
 	}
-	return m
+	return ruleMask{m0, m1}
 }

@@ -28,6 +28,9 @@ var scratchPool = sync.Pool{New: func() any { return &scratch{buf: make([]byte, 
 // needsRebuild reports whether text needs more than prefix trimming.
 func needsRebuild(text string) bool {
 	for i := 0; i < len(text); i++ {
+		if !rebuildByte[text[i]] {
+			continue
+		}
 		switch text[i] {
 		case '\x1b', '\r', '\n':
 			return true
@@ -48,6 +51,9 @@ func needsRebuild(text string) bool {
 	}
 	return false
 }
+
+// rebuildByte marks the bytes needsRebuild looks at.
+var rebuildByte = [256]bool{'\x1b': true, '\r': true, '\n': true, '[': true, ']': true, 'T': true}
 
 // clean returns the cleaned text. When it had to build the text, the result
 // aliases s.buf and is only valid until s is reused.

@@ -160,7 +160,14 @@ func extractLifecycle(line string, e *extraction) bool {
 	// Glued prints ("Prompt executed in 0.00 secondsgot prompt"): the last one is live.
 	best := -1
 	for _, ev := range lifecycleEvents {
-		if i := strings.LastIndex(line, ev.text); i > best {
+		i := strings.Index(line, ev.text)
+		if i < 0 {
+			continue
+		}
+		if j := strings.LastIndex(line[i:], ev.text); j > 0 {
+			i += j
+		}
+		if i > best {
 			best, e.event = i, ev.event
 		}
 	}
