@@ -177,3 +177,16 @@ func attrStr(lr plog.LogRecord, k string) string {
 }
 
 func processortestSettings() processor.Settings { return processortest.NewNopSettings(metadata.Type) }
+
+func newOTLPLogs(res map[string]string, job, body string) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	for k, v := range res {
+		rl.Resource().Attributes().PutStr(k, v)
+	}
+	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.Body().SetStr(body)
+	lr.Attributes().PutStr("emerge.job_id", job)
+	lr.Attributes().PutStr("emerge.workflow_id", "wf-"+job)
+	return ld
+}
