@@ -3,7 +3,7 @@
 # started here on a free port, next to:
 #   - redis-benchmark's pipelined ceiling (-P 100) for XADD and PUBLISH, with
 #     a tiny payload ("f v" / "msg") and with the exporter's real payload
-#     (the same 14 stream fields with a traceback / the same JSON);
+#     (the same 15 stream fields with a traceback / the same JSON);
 #   - one round trip per record (the seed's way: one XADD/PUBLISH per record).
 # The exporter pushes batches of 500 records (one pipeline per batch) with 1
 # and 4 concurrent pushers (exporterhelper's queue consumers), two runs each:
@@ -66,7 +66,7 @@ ceilings() {
   c=$(rb XADD job:events:bench-rb MAXLEN '~' 1000 '*' event_type log timestamp 2026-11-23T14:05:21.351Z \
     machine_id bench-machine job_id bench-rb level ERROR message "$tb" event_id 0123456789abcdef0123456789abcdef \
     failure_kind exception exception_type torch.OutOfMemoryError exception_message "CUDA out of memory. Tried to allocate 2.00 GiB" \
-    severity ERROR service_name comfyui instance gpu0 rule traceback)
+    severity ERROR service_name comfyui instance gpu0 rule traceback pattern_matched traceback)
   d=$(rb PUBLISH machine:bench-machine:progress "$progress_json")
   redis-cli -p "$port" FLUSHALL >/dev/null
   echo "$a $b $c $d"

@@ -55,6 +55,10 @@ func TestWrongTypeGoesToDeadLetter(t *testing.T) {
 	assert.Equal(t, int64(1), e.counter(t, "streamed"))
 	ttl, _ := c.TTL(context.Background(), "machine:m1:dead_letter").Result()
 	assert.Equal(t, time.Duration(-1), ttl, "the dead-letter stream is capped, not expired")
+	ttl, _ = c.TTL(context.Background(), "job:events:wrongtype").Result()
+	assert.Equal(t, time.Duration(-1), ttl, "the string that holds the stream's name gets no TTL")
+	ttl, _ = c.TTL(context.Background(), "job:events:fine").Result()
+	assert.Greater(t, ttl, 59*time.Minute)
 }
 
 func TestNOPERMOnKeyGoesToDeadLetter(t *testing.T) {

@@ -138,37 +138,36 @@ func (e *redisExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	e.met.fallback(ctx, fallback)
 	e.met.dropped(ctx, reasonRefused, refused)
 
-	// 4. Failures Redis refused go to their machine's dead-letter stream.
-	if len(deadLetter) > 0 {
-		refusedErr := make([]error, len(deadLetter))
-		for j, i := range deadLetter {
-			refusedErr[j] = msgs[i].err
-		}
-		e.tr.sendDeadLetters(ctx, msgs, deadLetter, buf)
-		for j, i := range deadLetter {
-			m := &msgs[i]
-			original := classify(refusedErr[j])
-			cls := classify(m.err)
-			switch {
-			case m.err == nil:
-				e.met.deadLettered(ctx, original.deadLetterReason, 1)
-				e.logger.Warn("Redis refused a failure's stream; the record went to the dead-letter stream",
-					zap.String("key", m.key), zap.String("dead_letter_stream", m.deadLetter), zap.String("error", e.tr.safeErr(refusedErr[j])))
-			case cls.refused:
-				e.met.redisError(ctx, cls.kind, 1)
-				e.met.dropped(ctx, reasonDeadLetterRefused, 1)
-				e.logger.Error("Redis refused a failure's stream and its dead-letter stream; the record is dropped",
-					zap.String("key", m.key), zap.String("dead_letter_stream", m.deadLetter),
-					zap.String("error", e.tr.safeErr(refusedErr[j])), zap.String("dead_letter_error", e.tr.safeErr(m.err)))
-			default:
-				e.met.redisError(ctx, cls.kind, 1)
-				if cls.unhealthy() && !worst.unhealthy() {
-					worst, worstErr = cls, m.err
-				}
-				retry = append(retry, m.rec)
-				if retryErr == nil {
-					retryErr = m.err
-				}
+	// 4. A second round trip when needed: failures Redis refused go to
+	// their machine's dead-letter stream; job streams that took entries
+	// get their TTL.
+	refusedErr := make([]error, len(deadLetter))
+	for j, i := range deadLetter {
+		refusedErr[j] = msgs[i].err
+	}
+	e.tr.followUp(ctx, msgs, deadLetter, e.tr.expireKeys(msgs), buf)
+	for j, i := range deadLetter {
+		m := &msgs[i]
+		cls := classify(m.err)
+		switch {
+		case m.err == nil:
+			e.met.deadLettered(ctx, classify(refusedErr[j]).deadLetterReason, 1)
+			e.logger.Warn("Redis refused a failure's stream; the record went to the dead-letter stream",
+				zap.String("key", m.key), zap.String("dead_letter_stream", m.deadLetter), zap.String("error", e.tr.safeErr(refusedErr[j])))
+		case cls.refused:
+			e.met.redisError(ctx, cls.kind, 1)
+			e.met.dropped(ctx, reasonDeadLetterRefused, 1)
+			e.logger.Error("Redis refused a failure's stream and its dead-letter stream; the record is dropped",
+				zap.String("key", m.key), zap.String("dead_letter_stream", m.deadLetter),
+				zap.String("error", e.tr.safeErr(refusedErr[j])), zap.String("dead_letter_error", e.tr.safeErr(m.err)))
+		default:
+			e.met.redisError(ctx, cls.kind, 1)
+			if cls.unhealthy() && !worst.unhealthy() {
+				worst, worstErr = cls, m.err
+			}
+			retry = append(retry, m.rec)
+			if retryErr == nil {
+				retryErr = m.err
 			}
 		}
 	}

@@ -328,8 +328,8 @@ func (t *transport) observeHealth(cls errorClass, err error, probe bool) {
 	}
 }
 
-// send writes one PUBLISH or XADD per message (and an EXPIRE per job
-// stream) in one pipeline, one round trip, and sets each message's err.
+// send writes one PUBLISH or XADD per message in one pipeline, one round
+// trip, and sets each message's err.
 func (t *transport) send(ctx context.Context, msgs []message, buf *batchBuffers) {
 	client := t.getClient()
 	if client == nil {
@@ -350,7 +350,6 @@ func (t *transport) send(ctx context.Context, msgs []message, buf *batchBuffers)
 		buf.cmds = make([]redis.Cmder, len(msgs))
 	}
 	cmds := buf.cmds[:len(msgs)]
-	expire := t.expireKeys(msgs)
 	start := time.Now()
 	// Per-command errors are read back below; Pipelined's own error is just
 	// the first of them, or a connection-level error.
@@ -371,11 +370,6 @@ func (t *transport) send(ctx context.Context, msgs []message, buf *batchBuffers)
 				cmds[i] = cmd
 			}
 		}
-		// An EXPIRE failure is not worth re-sending records for (that would
-		// duplicate entries): the next XADD to the key sets it again.
-		for _, k := range expire {
-			_ = p.Process(ctx, noRetryCmd{redis.NewCmd(ctx, "expire", k, int64(t.ttl/time.Second))})
-		}
 		return nil
 	})
 	t.met.batchDuration(ctx, time.Since(start))
@@ -390,10 +384,18 @@ func (t *transport) send(ctx context.Context, msgs []message, buf *batchBuffers)
 	clear(cmds)
 }
 
-// sendDeadLetters writes the failures at idx (whose stream Redis refused) to
-// their dead-letter streams, with the key and the error, and sets each
-// message's err to the dead-letter XADD's outcome.
-func (t *transport) sendDeadLetters(ctx context.Context, msgs []message, idx []int, buf *batchBuffers) {
+// followUp is the second round trip of a failures batch, when needed:
+// the dead letters (the failures at idx, whose stream Redis refused: each
+// goes to its machine's dead-letter stream with the key and the error; each
+// message's err becomes that XADD's outcome) and the EXPIREs of the job
+// streams that took entries. EXPIRE waits for the XADD's outcome so that it
+// never sets a TTL on a key of another type that happens to have a job
+// stream's name. An EXPIRE failure is not worth re-sending records for
+// (that would duplicate entries): the next batch for the job sets it again.
+func (t *transport) followUp(ctx context.Context, msgs []message, idx []int, expire []string, buf *batchBuffers) {
+	if len(idx) == 0 && len(expire) == 0 {
+		return
+	}
 	client := t.getClient()
 	if client == nil {
 		for _, i := range idx {
@@ -412,6 +414,9 @@ func (t *transport) sendDeadLetters(ctx context.Context, msgs []message, idx []i
 			_ = p.Process(ctx, noRetryCmd{cmd})
 			cmds[j] = cmd
 		}
+		for _, k := range expire {
+			_ = p.Process(ctx, noRetryCmd{redis.NewCmd(ctx, "expire", k, int64(t.ttl/time.Second))})
+		}
 		return nil
 	})
 	connErr := connectionLevelError(pipeErr, cmds)
@@ -424,7 +429,7 @@ func (t *transport) sendDeadLetters(ctx context.Context, msgs []message, idx []i
 	}
 }
 
-// expireKeys lists each job stream of the batch once.
+// expireKeys lists once each job stream that took an entry of the batch.
 func (t *transport) expireKeys(msgs []message) []string {
 	if t.ttl <= 0 {
 		return nil
@@ -432,7 +437,7 @@ func (t *transport) expireKeys(msgs []message) []string {
 	var keys []string
 	for i := range msgs {
 		m := &msgs[i]
-		if m.progress || m.fallback {
+		if m.progress || m.fallback || m.err != nil {
 			continue
 		}
 		// Batches hold few distinct jobs: a linear scan beats a map.
