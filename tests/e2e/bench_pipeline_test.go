@@ -112,7 +112,11 @@ exporters:
       insecure: true
 extensions:
   health_check:
-    endpoint: ${env:OTELCOL_HEALTH_CHECK_ENDPOINT}
+    http:
+      endpoint: ${env:OTELCOL_HEALTH_CHECK_ENDPOINT}
+      status:
+        enabled: true
+        path: /status
 service:
   extensions: [health_check]
   telemetry:
@@ -141,8 +145,7 @@ func TestBenchPipelineOverhead(t *testing.T) {
 	for _, rate := range []int{1000, 10000} {
 		for _, cfg := range []struct{ name, path string }{{"production (sidecar.yaml)", ""}, {"baseline otlp -> otlp_grpc", base}} {
 			t.Run(fmt.Sprintf("%s@%d", cfg.name, rate), func(t *testing.T) {
-				st := newStack(t, stackOptions{machineID: "bench-overhead", instances: []string{"gpu0", "gpu1"}, config: cfg.path,
-					env: map[string]string{"DASH0_INSECURE": "true"}})
+				st := newStack(t, stackOptions{machineID: "bench-overhead", instances: []string{"gpu0", "gpu1"}, config: cfg.path})
 				st.sidecar.StartHealthy(startTimeout)
 				sleepCtx(ctx, time.Second)
 				before := st.sidecar.Usage()
