@@ -86,7 +86,9 @@ func AppendProgress(dst []byte, p *Progress) []byte {
 	dst = append(dst, `,"machine_id":`...)
 	dst = appendString(dst, p.MachineID)
 	dst = append(dst, `,"message":`...)
+	msgStart := len(dst)
 	dst = appendString(dst, p.Message)
+	msgEnd := len(dst)
 
 	d := &p.Progress
 	dst = append(dst, `,"progress":{`...)
@@ -119,7 +121,18 @@ func AppendProgress(dst []byte, p *Progress) []byte {
 	}
 	num("current", d.Current)
 	num("total", d.Total)
-	str("message", d.Message, false)
+	if d.Message == p.Message {
+		// Mostly the same text (the UI reads both): copy its escaped form
+		// instead of escaping it again.
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, `"message":`...)
+		dst = append(dst, dst[msgStart:msgEnd]...)
+	} else {
+		str("message", d.Message, false)
+	}
 	num("percent", d.Percent)
 	str("kind", d.Kind, true)
 	str("event", d.Event, true)
