@@ -93,6 +93,7 @@ const (
 	scopeLine scopeKind = iota
 	scopeRecord
 	scopeFirstLine
+	scopeRawLine // a line with its indentation (traceback source lines)
 )
 
 // rule is one compiled rule (catalogue or operator).
@@ -153,8 +154,10 @@ func compileRule(r *RuleConfig, field string, defaultScope scopeKind, catalogue 
 		out.scope = scopeRecord
 	case "first_line":
 		out.scope = scopeFirstLine
+	case "raw_line":
+		out.scope = scopeRawLine
 	default:
-		return nil, fmt.Errorf("%s.scope: must be line, record or first_line, got %q", field, r.Scope)
+		return nil, fmt.Errorf("%s.scope: must be line, raw_line, record or first_line, got %q", field, r.Scope)
 	}
 	switch r.After {
 	case "":

@@ -98,3 +98,27 @@ func TestTrackerIsBounded(t *testing.T) {
 		t.Error("a source silent for longer than the window starts afresh")
 	}
 }
+
+func TestNoiseTracebackLineByLine(t *testing.T) {
+	c := defaultClassifier(t)
+	var st SourceState
+	lines := []struct {
+		text, class string
+	}{
+		{"[2024-06-03 10:02] Exception in callback _ProactorBasePipeTransport._call_connection_lost(None)", "other"},
+		{"[2024-06-03 10:02] handle: <Handle _ProactorBasePipeTransport._call_connection_lost(None)>", "other"},
+		{"[2024-06-03 10:02] Traceback (most recent call last):", "other"},
+		{`[2024-06-03 10:02]   File "asyncio\events.py", line 80, in _run`, "other"},
+		{"[2024-06-03 10:02]     self._context.run(self._callback, *self._args)", "other"},
+		{"[2024-06-03 10:02] ConnectionResetError: [WinError 10054] An existing connection was forcibly closed by the remote host", "other"},
+		{"[2024-06-03 10:03] got prompt", "progress"},
+		{"[2024-06-03 10:03] Traceback (most recent call last):", "failure"},
+	}
+	for _, l := range lines {
+		var res Result
+		c.ClassifyRecord(&Record{Text: l.text}, &st, &res)
+		if string(res.Class) != l.class {
+			t.Errorf("%q: %s (rule %q), want %s", l.text, res.Class, res.Rule, l.class)
+		}
+	}
+}

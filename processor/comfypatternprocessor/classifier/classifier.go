@@ -68,6 +68,7 @@ type Result struct {
 	CallToAction string
 
 	starts bool // the deciding rule begins a new failure
+	noise  bool // known noise that carries a traceback (Exception ignored in …)
 }
 
 // Record is one log record with the signals beyond its body.
@@ -192,7 +193,7 @@ func (c *Classifier) ClassifyRecord(rec *Record, st *SourceState, res *Result) {
 	*res = Result{}
 	var ctx context
 	if st != nil {
-		ctx = context{prevFailure: st.prevFailure, prevKind: st.prevKind}
+		ctx = context{prevFailure: st.prevFailure, prevKind: st.prevKind, prevNoise: st.prevNoise}
 	}
 	s := scratchPool.Get().(*scratch)
 	cleaned, built := clean(bound(rec.Text), s)
@@ -205,6 +206,11 @@ func (c *Classifier) ClassifyRecord(rec *Record, st *SourceState, res *Result) {
 	if cap(s.buf) <= 64<<10 {
 		scratchPool.Put(s)
 	}
+	if res.Class == ClassFailure && ctx.prevNoise != "" && !res.starts {
+		// The traceback of known noise ("Exception in callback …") printed
+		// line by line: its lines are noise too.
+		*res = Result{Class: ClassOther, Rule: ctx.prevNoise, noise: true}
+	}
 	if res.Class == ClassFailure {
 		res.Continues = ctx.prevFailure && !res.starts
 	}
@@ -212,6 +218,16 @@ func (c *Classifier) ClassifyRecord(rec *Record, st *SourceState, res *Result) {
 		// A blank line inside a traceback does not end it.
 		st.prevFailure = res.Class == ClassFailure
 		st.prevKind = res.FailureKind
+		switch {
+		case res.noise:
+			// Python prints a line or two ("handle: <Handle …>") between the
+			// noise's first line and its traceback.
+			st.prevNoise, st.noiseGap = res.Rule, 2
+		case res.Class == ClassOther && st.noiseGap > 0:
+			st.noiseGap--
+		default:
+			st.prevNoise, st.noiseGap = "", 0
+		}
 	}
 }
 
@@ -219,6 +235,7 @@ func (c *Classifier) ClassifyRecord(rec *Record, st *SourceState, res *Result) {
 type context struct {
 	prevFailure bool
 	prevKind    string
+	prevNoise   string // the noise rule the record before was decided by
 }
 
 func (c *Classifier) classifyCleaned(text string, rec *Record, ctx *context, out *Result) {
@@ -415,7 +432,8 @@ func (c *Classifier) builtin(text string, rec *Record, ctx *context, out *Result
 		if trimmed == "" {
 			continue
 		}
-		m := cat.scan(trimmed)
+		raw := strings.TrimRight(line, " \t\r")
+		m := cat.scan(raw)
 		if first {
 			first = false
 			// Noise that carries a whole traceback is decided by its first line.
@@ -423,7 +441,7 @@ func (c *Classifier) builtin(text string, rec *Record, ctx *context, out *Result
 			forEach(m.and(cat.firstMask).and(c.on), func(i int) bool {
 				var e extraction
 				if tryRule(cat.rules[i], trimmed, rec, ctx, &e) != "" {
-					out.Class, out.Rule = ClassOther, cat.rules[i].name
+					out.Class, out.Rule, out.noise = ClassOther, cat.rules[i].name, true
 					decided = true
 					return false
 				}
@@ -437,7 +455,11 @@ func (c *Classifier) builtin(text string, rec *Record, ctx *context, out *Result
 		forEach(m.and(lineRules), func(i int) bool {
 			r := cat.rules[i]
 			var e extraction
-			if tryRule(r, trimmed, rec, ctx, &e) == "" {
+			s := trimmed
+			if r.scope == scopeRawLine {
+				s = raw
+			}
+			if tryRule(r, s, rec, ctx, &e) == "" {
 				return true
 			}
 			switch r.class {

@@ -14,6 +14,8 @@ import "time"
 type SourceState struct {
 	prevFailure bool
 	prevKind    string
+	prevNoise   string
+	noiseGap    int // other records still allowed inside the noise
 	last        int64 // unix nanos of the last record, 0 = unknown
 	used        uint64
 }
@@ -56,7 +58,7 @@ func (t *Tracker) State(key string, now int64) *SourceState {
 		st = &SourceState{}
 		t.m[string([]byte(key))] = st // own the key: it may alias a pdata buffer
 	} else if now != 0 && st.last != 0 && now-st.last > int64(t.window) {
-		st.prevFailure, st.prevKind = false, ""
+		st.prevFailure, st.prevKind, st.prevNoise = false, "", ""
 	}
 	st.used = t.clock
 	if now != 0 {

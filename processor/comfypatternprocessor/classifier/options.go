@@ -49,9 +49,10 @@ type RuleConfig struct {
 	// the progress counts. Empty: groups named "current" and "total" if present.
 	Current string `mapstructure:"current" yaml:"current,omitempty"`
 	Total   string `mapstructure:"total" yaml:"total,omitempty"`
-	// Scope is what the rule looks at: "line" (each line of the record; the
-	// catalogue's default), "record" (the whole cleaned record; the default
-	// for operator rules) or "first_line".
+	// Scope is what the rule looks at: "line" (each line of the record,
+	// trimmed; the catalogue's default), "raw_line" (each line with its
+	// indentation), "record" (the whole cleaned record; the default for
+	// operator rules) or "first_line".
 	Scope string `mapstructure:"scope" yaml:"scope,omitempty"`
 	// After "failure": the rule only applies when the record continues a
 	// failure of the same source (the record just before it was one).
