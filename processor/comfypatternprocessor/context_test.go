@@ -35,14 +35,14 @@ func fileLogs(lines ...[2]string) plog.Logs {
 func TestContinuationLinesOfOneSource(t *testing.T) {
 	out, _ := runProcessor(t, createDefaultConfig().(*Config), fileLogs(
 		[2]string{"gpu0.log", "Traceback (most recent call last):"},
-		[2]string{"gpu1.log", "    y = g()"}, // another file: no failure before it
+		[2]string{"gpu1.log", "        pre_execute_cb=pre_execute_cb)"}, // another file: no failure before it
 		[2]string{"gpu0.log", `  File "/src/ComfyUI/execution.py", line 327, in execute`},
 		[2]string{"gpu0.log", "    output_data, output_ui = get_output_data(obj, input_data_all)"},
 		[2]string{"gpu0.log", "                             ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^"},
 		[2]string{"gpu0.log", "torch.OutOfMemoryError: Allocation on device"},
 		[2]string{"gpu0.log", "Currently allocated     : 4.68 GiB"},
 		[2]string{"gpu0.log", "got prompt"},
-		[2]string{"gpu0.log", "    y = g()"}, // after progress: not a failure
+		[2]string{"gpu0.log", "        pre_execute_cb=pre_execute_cb)"}, // after progress: not a failure
 	))
 	get := func(i int) map[string]any { return attrs(t, recordAt(out, i)) }
 	assert.Equal(t, "failure", get(0)["comfy.class"])

@@ -15,7 +15,7 @@ type SourceState struct {
 	prevFailure bool
 	prevKind    string
 	prevNoise   string
-	noiseGap    int // other records still allowed inside the noise
+	noiseGap    int   // other records still allowed inside the noise
 	last        int64 // unix nanos of the last record, 0 = unknown
 	used        uint64
 }
