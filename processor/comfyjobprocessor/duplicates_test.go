@@ -145,6 +145,13 @@ func TestNormalizeLine(t *testing.T) {
 		"  \t":                                             "",
 		" 10%|█ | 2/20\r 50%|█████ | 10/20\r":              "50%|█████ | 10/20",
 		"2024 was a year":                                  "2024 was a year",
+		"2024-06-17T13:15:02-07:00: got prompt":            "got prompt",
+		"2024-06-17 13:15:02 +0000: got prompt":            "got prompt",
+		"2024-06-17 13:15 got prompt":                      "got prompt",
+		"[2024-06-17] got prompt":                          "got prompt",
+		"2024-06-17T13:15:02:got prompt":                   "2024-06-17T13:15:02:got prompt",
+		"[2024-06-17 x] got prompt":                        "[2024-06-17 x] got prompt",
+		"2024-06-17 is the date":                           "2024-06-17 is the date",
 		"[2024-06-17 13:15:02.123]    File \"x.py\", line": "File \"x.py\", line",
 	} {
 		assert.Equal(t, want, normalizeLine(in), "%q", in)
