@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/otel/attribute"
+	"go.uber.org/zap"
 
 	"github.com/comfy-sidecar/otelcol-comfy/exporter/redisrouterexporter/internal/metadata"
 	"github.com/comfy-sidecar/otelcol-comfy/exporter/redisrouterexporter/payload"
@@ -490,3 +491,20 @@ type timeoutErr struct{}
 func (timeoutErr) Error() string   { return "i/o timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
+
+// A job stream's TTL is set at most once per ttl/60: a busy job costs one
+// EXPIRE a minute, and its stream still expires within a minute of ttl
+// after its last entry.
+func TestExpireOncePerRefreshInterval(t *testing.T) {
+	cfg := testConfig(nil) // ttl 1h: refresh every minute
+	tr := newTransport(cfg, zap.NewNop(), nil)
+	msgs := []message{{key: "job:events:a"}, {key: "job:events:a"}, {key: "job:events:b"},
+		{key: "machine:m:failures", fallback: true}, {key: "machine:m:progress", progress: true},
+		{key: "job:events:refused", err: errors.New("WRONGTYPE")}}
+	now := time.Now()
+	assert.Equal(t, []string{"job:events:a", "job:events:b"}, tr.expireKeys(msgs, now))
+	assert.Empty(t, tr.expireKeys(msgs, now.Add(30*time.Second)))
+	assert.Equal(t, []string{"job:events:a", "job:events:b"}, tr.expireKeys(msgs, now.Add(61*time.Second)))
+	cfg.Failures.TTL = 0
+	assert.Empty(t, newTransport(cfg, zap.NewNop(), nil).expireKeys(msgs, now))
+}

@@ -145,7 +145,7 @@ func (e *redisExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	for j, i := range deadLetter {
 		refusedErr[j] = msgs[i].err
 	}
-	e.tr.followUp(ctx, msgs, deadLetter, e.tr.expireKeys(msgs), buf)
+	e.tr.followUp(ctx, msgs, deadLetter, e.tr.expireKeys(msgs, now), buf)
 	for j, i := range deadLetter {
 		m := &msgs[i]
 		cls := classify(m.err)

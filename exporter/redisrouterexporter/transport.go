@@ -180,6 +180,11 @@ type transport struct {
 	// batch that goes through clears it, not the prober.
 	commandDenied bool
 
+	// expired: when each job stream's TTL was last set (see expireKeys).
+	expiredMu sync.Mutex
+	expired   map[string]time.Time
+	expiredGC time.Time
+
 	lastUse atomic.Int64 // unix nanos of the last batch, for the prober
 	stop    chan struct{}
 	done    sync.WaitGroup
@@ -193,6 +198,7 @@ func newTransport(cfg *Config, logger *zap.Logger, met *metrics) *transport {
 		met:       met,
 		maxLenArg: strconv.FormatInt(cfg.Failures.MaxLen, 10),
 		ttl:       cfg.Failures.TTL,
+		expired:   map[string]time.Time{},
 	}
 }
 
@@ -429,28 +435,40 @@ func (t *transport) followUp(ctx context.Context, msgs []message, idx []int, exp
 	}
 }
 
-// expireKeys lists once each job stream that took an entry of the batch.
-func (t *transport) expireKeys(msgs []message) []string {
+// expireKeys lists once each job stream that took an entry of the batch
+// and whose TTL was not set within the last ttl/60 (at least a second). So
+// a busy job's stream gets one EXPIRE a minute (for ttl 1h), not one per
+// batch (a tenth of the commands of a large failures batch), and it
+// expires between 59 and 60 minutes after its last entry. (A stream deleted
+// by hand and written again within that minute gets its TTL at its next
+// batch after it.)
+func (t *transport) expireKeys(msgs []message, now time.Time) []string {
 	if t.ttl <= 0 {
 		return nil
 	}
+	refresh := max(t.ttl/60, time.Second)
+	t.expiredMu.Lock()
+	defer t.expiredMu.Unlock()
 	var keys []string
 	for i := range msgs {
 		m := &msgs[i]
 		if m.progress || m.fallback || m.err != nil {
 			continue
 		}
-		// Batches hold few distinct jobs: a linear scan beats a map.
-		seen := false
-		for _, k := range keys {
-			if k == m.key {
-				seen = true
-				break
+		if last, ok := t.expired[m.key]; ok && now.Sub(last) < refresh {
+			continue
+		}
+		t.expired[m.key] = now
+		keys = append(keys, m.key)
+	}
+	// Forget streams whose TTL is due for a refresh anyway: finished jobs.
+	if now.Sub(t.expiredGC) > refresh {
+		for k, last := range t.expired {
+			if now.Sub(last) >= refresh {
+				delete(t.expired, k)
 			}
 		}
-		if !seen {
-			keys = append(keys, m.key)
-		}
+		t.expiredGC = now
 	}
 	return keys
 }
