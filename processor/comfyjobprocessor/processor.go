@@ -277,6 +277,8 @@ func recordTime(lr plog.LogRecord, now int64) int64 {
 // the evidence it carries. ok is false for a record without an instance.
 func (p *logsProcessor) learn(lr plog.LogRecord, rc *resourceContext, now int64) (pd pending, ok bool) {
 	attrs := lr.Attributes()
+	// Up to six attributes are added: grow once.
+	attrs.EnsureCapacity(attrs.Len() + 6)
 	src, srcName := srcOTLP, SourceOTLP
 	if _, ok := attrs.Get(attrFileName); ok {
 		src, srcName = srcFile, SourceFile
