@@ -73,7 +73,10 @@ func DefaultOptions() Options {
 		Gap:                2 * time.Second,
 		KindPriority:       []string{"oom", "cuda", "crash", "import", "validation", "exception"},
 		InstanceAttributes: []string{"comfy.instance", "service.instance.id"},
-		JobAttributes:      []string{"comfy.job_id", "job.id", "emerge.job_id"},
+		// comfyjob writes comfy.job_id only for a real, current job: a
+		// record without it belongs to no job even if its emerge.job_id
+		// names one (`unknown`, or the last prompt's, kept by ComfyUI).
+		JobAttributes:      []string{"comfy.job_id"},
 		NoJobValues:        []string{"", "unknown", "none", "null", "undefined"},
 		MessageAttribute:   "comfy.message",
 		KindAttribute:      "comfy.failure.kind",
