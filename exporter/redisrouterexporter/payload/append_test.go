@@ -178,3 +178,19 @@ func FuzzAppendString(f *testing.F) {
 	f.Add("a\"b\\c\nd\xff\u2028")
 	f.Fuzz(func(t *testing.T, s string) { checkAppendString(t, s) })
 }
+
+// BenchmarkAppendProgress: one tqdm state, message and progress.message
+// the same text (the usual case since comfy.message is only set when it
+// differs from the body).
+func BenchmarkAppendProgress(b *testing.B) {
+	cur, total, rate := 9.0, 20.0, 4.01
+	msg := " 45%|████▌     | 9/20 [00:02<00:02,  4.01it/s]"
+	p := &Progress{Timestamp: "2026-11-23T14:05:21.351Z", TimestampMs: 1763906721351, MachineID: "bench-machine",
+		Message: msg, JobID: "bench-job-9", Instance: "gpu0", ServiceName: "comfyui",
+		Progress: ProgressDetail{Current: &cur, Total: &total, Message: msg, Kind: "sampling", Rate: &rate, RateUnit: "it/s"}}
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		buf = AppendProgress(buf[:0], p)
+	}
+}
