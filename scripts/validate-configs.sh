@@ -233,6 +233,12 @@ for f in Dockerfile deploy/ecosystem.config.js scripts/demo.sh scripts/run-local
   grep -qE 'backend/\$\{?TELEMETRY_TARGET|"backend", target' "$f" && pass "$f merges configs/backend/<TELEMETRY_TARGET>.yaml" || fail "$f does not pick the backend from TELEMETRY_TARGET"
 done
 
+echo "== README commands, as written"
+scripts/check-readme.sh >"$TMP/readme" 2>&1
+cat "$TMP/readme"
+FAILS=$((FAILS + $(grep -c '^FAIL' "$TMP/readme")))
+grep -qE '^PASS README' "$TMP/readme" || fail "scripts/check-readme.sh ran no command"
+
 echo "== scripts"
 for s in scripts/*.sh; do
   bash -n "$s" 2>"$TMP/sh" && pass "bash -n $s" || fail "bash -n $s: $(cat "$TMP/sh")"
