@@ -190,3 +190,6 @@ func newOTLPLogs(res map[string]string, job, body string) plog.Logs {
 	lr.Attributes().PutStr("emerge.workflow_id", "wf-"+job)
 	return ld
 }
+
+// setClock moves the simulated clock to sec (for worker-state reads).
+func (h *harness) setClock(sec float64) { h.clock.Store(at(sec).UnixNano()) }

@@ -109,38 +109,43 @@ func (tl *timeline) has(job string) bool {
 	return false
 }
 
-// otlpMergeSlack: an interval opened by an OTLP id up to this long before a
-// `got prompt` is the same job (the SDK's clock and the file's observed time
-// differ by the tail interval, and OTLP records of a job follow its start).
-const otlpMergeSlack = int64(2e9)
+// mergeSlack: evidence this close in time to a `got prompt` is about the
+// same job. An interval opened by an OTLP id up to this long before it is
+// that job (the SDK's timestamps and the file's observed times differ by
+// the tail interval); a worker that took its job more than this long after
+// a prompt started did not take that prompt.
+const mergeSlack = int64(2e9)
 
 // promptStarted applies a `got prompt` at t. wsJob is the job the worker's
-// state names now ("" if none or unknown).
+// state names now ("" if none or unknown), since wsChanged.
 func (tl *timeline) promptStarted(t int64, wsJob string, wsChanged int64) {
-	if l := tl.last(); l != nil && t >= l.start {
-		// A job named by the worker (or by OTLP just before) that has not
-		// shown its `got prompt` yet: this is its start.
-		if l.end == 0 && !l.lcStart && (l.evidence == EvidenceWorkerState || l.start >= t-otlpMergeSlack) {
-			l.lcStart = true
+	// A job named by the worker (or by OTLP just before) whose `got prompt`
+	// was not seen yet: this is its start. Its interval may be closed
+	// already: the SDK's batch can arrive after the worker went idle.
+	if i := tl.find(t); i >= 0 {
+		iv := &tl.iv[i]
+		if !iv.lcStart && iv.job != "" && (iv.evidence == EvidenceWorkerState || iv.start >= t-mergeSlack) {
+			iv.lcStart = true
 			return
 		}
-		if l.end == 0 || l.end >= t {
-			// A new prompt without the previous one's end (a crash, or a
-			// lost line): the previous job ends here.
-			l.end = max(l.start, t-1)
-		}
-	} else if l != nil {
+	}
+	l := tl.last()
+	if l != nil && t < l.start {
 		// A late-read start, before the newest interval: it bounds
 		// records between it and the next interval only.
 		tl.insert(interval{start: t, lcStart: true})
 		return
 	}
+	if l != nil && (l.end == 0 || l.end >= t) {
+		// A new prompt without the previous one's end (a crash, or a
+		// lost line): the previous job ends here.
+		l.end = max(l.start, t-1)
+	}
 	iv := interval{start: t, lcStart: true}
-	if wsJob != "" && !tl.has(wsJob) {
-		iv.job, iv.evidence, iv.idFirst = wsJob, EvidenceWorkerState, min(t, max(wsChanged, 0))
-		if iv.idFirst == 0 {
-			iv.idFirst = t
-		}
+	// The worker's current job, unless it is known already or the worker
+	// took it after this prompt started (a late batch).
+	if wsJob != "" && !tl.has(wsJob) && (wsChanged <= 0 || wsChanged <= t+mergeSlack) {
+		iv.job, iv.evidence, iv.idFirst = wsJob, EvidenceWorkerState, t
 	}
 	tl.insert(iv)
 }
@@ -156,9 +161,9 @@ func (tl *timeline) promptEnded(t int64) {
 	if iv.lcEnd {
 		return
 	}
-	if iv.end == 0 || iv.end < t {
-		iv.end = t
-	}
+	// The log's end is exact: it wins over the worker going idle later
+	// (or earlier).
+	iv.end = t
 	iv.lcEnd = true
 }
 
@@ -223,7 +228,8 @@ func (tl *timeline) workerJob(job, prev string, changed, now int64) {
 		// Known already (possibly ended: the hash lags behind the log).
 		return
 	}
-	if l != nil && l.job == "" && (l.end == 0 || (changed > 0 && changed < l.end)) {
+	if l != nil && l.job == "" && (l.end == 0 || (changed > 0 && changed < l.end)) &&
+		(changed <= 0 || changed <= l.start+mergeSlack) {
 		// The unnamed job running now, or one that already ended but
 		// that the worker took before its end (Redis was read late).
 		l.job, l.evidence, l.idFirst = job, EvidenceWorkerState, l.start

@@ -238,6 +238,11 @@ func (w *workerState) lookupAtStart(st *instanceState, t int64) {
 	if w.cfg.LookupTimeout <= 0 || time.Now().UnixNano() < w.failingUntil.Load() {
 		return
 	}
+	// A start read late (an SDK batch, a file read after a restart): the
+	// worker's state now says nothing about it.
+	if w.p.now().UnixNano()-t > mergeSlack {
+		return
+	}
 	if l := st.tl.last(); l == nil || l.job != "" {
 		return
 	}

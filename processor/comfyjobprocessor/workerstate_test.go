@@ -292,3 +292,41 @@ func TestWorkerIDDerivation(t *testing.T) {
 	assert.Equal(t, "", p.worker.workerID(&instanceState{name: "cpu", machineID: "m"}), "not an instance name")
 	assert.Equal(t, "worker:m-42-worker-comfyui-2", p.worker.key("m-42-worker-comfyui-2"))
 }
+
+// OTLP only, with the worker's hash: the SDK's batch arrives after the
+// worker finished job-c (which failed validation) and took job-d. Records
+// are placed by their own time on what the poll saw, not by the worker's
+// state when the batch arrives.
+func TestOTLPOnlyLateBatchWithWorkerState(t *testing.T) {
+	srv := redistest.Start(t)
+	c := redisClient(t, srv.Addr())
+	h := newHarness(t, workerConfig(srv.Addr()))
+	h.otlp(0.5, rec{at: 0.4, body: "Starting server", job: "unknown"})
+
+	h.setClock(10.45)
+	setWorker(t, c, "job-c", 10.4)
+	h.waitWorker("gpu0", "job-c")
+	h.setClock(10.8)
+	setWorker(t, c, "", 10.7)
+	h.waitWorker("gpu0", "")
+	h.setClock(12)
+	setWorker(t, c, "job-d", 11.9)
+	h.waitWorker("gpu0", "job-d")
+
+	got := verdicts(h.otlp(15,
+		rec{at: 10.5, body: gotPrompt, job: "unknown", event: "prompt_started"},
+		rec{at: 10.51, body: validationErr, job: "unknown"},
+		rec{at: 10.52, body: invalidPrompt, job: "unknown"},
+		rec{at: 11.0, body: "idle", job: "unknown"},
+		rec{at: 11.95, body: gotPrompt, job: "unknown", event: "prompt_started"},
+		rec{at: 12.0, body: loadSDXL, job: "job-d"},
+	))
+	assert.Equal(t, []verdict{
+		{Job: "job-c", Evidence: EvidenceWorkerState},
+		{Job: "job-c", Evidence: EvidenceWorkerState},
+		{Job: "job-c", Evidence: EvidenceWorkerState},
+		{},
+		{Job: "job-d", Evidence: EvidenceWorkerState},
+		{Job: "job-d", Evidence: EvidenceRecord},
+	}, got)
+}
