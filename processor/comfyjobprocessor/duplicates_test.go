@@ -1,6 +1,8 @@
 package comfyjobprocessor
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -156,4 +158,17 @@ func TestNormalizeLine(t *testing.T) {
 	} {
 		assert.Equal(t, want, normalizeLine(in), "%q", in)
 	}
+}
+
+func TestDuplicateHugeRecordBounded(t *testing.T) {
+	h := newHarness(t, createDefaultConfig())
+	var b strings.Builder
+	for i := range 5000 {
+		fmt.Fprintf(&b, "  dump line %d\n", i)
+	}
+	h.file(1, rec{at: 1, body: "keep me"})
+	h.file(1.1, rec{at: 1.1, body: b.String()})
+	assert.Equal(t, 1+maxLinesPerRecord, h.p.instances["gpu0"].lines.n)
+	o := h.otlp(5, rec{at: 1.1, body: b.String()}, rec{at: 1, body: "keep me"})
+	assert.Equal(t, []bool{true, true}, dupFlags(verdicts(o)))
 }

@@ -136,8 +136,9 @@ func isTqdm(l string) bool {
 }
 
 // appendLineHashes appends the hashes of text's normalized non-empty lines.
-func appendLineHashes(dst []uint64, text string, skipTqdm bool) []uint64 {
-	for len(text) > 0 {
+// At most limit hashes are appended.
+func appendLineHashes(dst []uint64, text string, skipTqdm bool, limit int) []uint64 {
+	for n := 0; len(text) > 0 && n < limit; {
 		var l string
 		if i := strings.IndexByte(text, '\n'); i >= 0 {
 			l, text = text[:i], text[i+1:]
@@ -149,9 +150,15 @@ func appendLineHashes(dst []uint64, text string, skipTqdm bool) []uint64 {
 			continue
 		}
 		dst = append(dst, maphash.String(lineSeed, l))
+		n++
 	}
 	return dst
 }
+
+// maxLinesPerRecord bounds the lines compared per record: one huge record
+// (a 1 MiB dump) must not flush an instance's ring. Both copies of a record
+// are cut the same way, so they still match.
+const maxLinesPerRecord = 512
 
 // occurrence is one line of one record that no copy from the other source
 // has matched yet.

@@ -413,10 +413,11 @@ func (p *logsProcessor) appendLineHashes(hs []uint64, lr plog.LogRecord, src uin
 	default:
 		text = body.AsString()
 	}
-	hs = appendLineHashes(hs, text, src == srcFile)
+	start := len(hs)
+	hs = appendLineHashes(hs, text, src == srcFile, maxLinesPerRecord)
 	if src == srcOTLP {
 		if v, ok := lr.Attributes().Get(attrStacktrace); ok {
-			hs = appendLineHashes(hs, v.AsString(), false)
+			hs = appendLineHashes(hs, v.AsString(), false, maxLinesPerRecord-(len(hs)-start))
 		}
 	}
 	return hs
