@@ -31,7 +31,9 @@
 // (comfy.message, else the body) joined with "\n", where a member whose
 // text already appears in the incident's text as whole lines (the same
 // line from both sources, an exception line repeated after its traceback)
-// is left out. The first member is the incident's identity: the exporter
+// is left out. Root is the member the kind came from: the exporter reads
+// exception.type, exception.message and exception.stacktrace there. The
+// first member is the incident's identity: the exporter
 // derives the incident's event id from it, so a replayed export yields the
 // same id.
 //

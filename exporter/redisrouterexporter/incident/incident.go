@@ -27,6 +27,9 @@ type Incident struct {
 	Instance, JobID string
 	// Kind is the root cause's comfy.failure.kind by Options.KindPriority.
 	Kind string
+	// Root is the member Kind came from (the first member when no member
+	// has a kind): read exception.type/message/stacktrace there.
+	Root Ref
 	// Text is the whole text: the members' messages joined with "\n",
 	// without members already contained in it.
 	Text string
@@ -233,7 +236,7 @@ func (g *Grouper) Group(ld plog.Logs) []Incident {
 					}
 					b.texts = append(b.texts, text)
 					if r := g.kindRank(kind); r < b.kindRank {
-						b.kindRank, in.Kind = r, kind
+						b.kindRank, in.Kind, in.Root = r, kind, ref
 					}
 					if t != 0 {
 						opens[o].last = t
@@ -252,6 +255,7 @@ func (g *Grouper) Group(ld plog.Logs) []Incident {
 					Instance: instance,
 					JobID:    job,
 					Kind:     kind,
+					Root:     ref,
 					Start:    pcommon.Timestamp(t),
 					End:      pcommon.Timestamp(t),
 				})

@@ -68,6 +68,7 @@ type want struct {
 	job     string
 	kind    string
 	text    string
+	root    int // record index of the root-cause member; 0: not checked
 }
 
 const (
@@ -122,7 +123,7 @@ func TestGroup(t *testing.T) {
 				{job: "job-b", kind: "oom", msg: "Got an OOM, unloading all loaded models.", at: 7.010},
 			},
 			want: []want{{
-				members: []int{0, 1, 2, 3, 4, 5, 6}, inst: "gpu0", job: "job-b", kind: "oom",
+				members: []int{0, 1, 2, 3, 4, 5, 6}, inst: "gpu0", job: "job-b", kind: "oom", root: 1,
 				text: join(oomBanner+"\n"+oomDetails[0], oomTrace, oomDetails[1], oomDetails[2], oomDetails[3], oomDetails[4],
 					"Got an OOM, unloading all loaded models."),
 			}},
@@ -148,7 +149,7 @@ func TestGroup(t *testing.T) {
 				{kind: "import", msg: strings.ReplaceAll(importLine, "controlnet_aux", "impact_pack"), at: 1.2},
 			},
 			want: []want{
-				{members: []int{0, 1}, inst: "gpu0", kind: "import", text: join(importTrace, importLine)},
+				{members: []int{0, 1}, inst: "gpu0", kind: "import", root: 1, text: join(importTrace, importLine)},
 				{members: []int{2, 3}, inst: "gpu0", kind: "import", text: join(strings.ReplaceAll(importTrace, "controlnet_aux", "impact_pack"), strings.ReplaceAll(importLine, "controlnet_aux", "impact_pack"))},
 			},
 		},
@@ -162,7 +163,7 @@ func TestGroup(t *testing.T) {
 			},
 			want: []want{
 				{members: []int{0, 1}, inst: "gpu0", job: "j", kind: "oom", text: join(oomBanner, oomTrace)},
-				{members: []int{2, 3}, inst: "gpu0", job: "j", kind: "cuda", text: join(cudaBanner, cudaTrace)},
+				{members: []int{2, 3}, inst: "gpu0", job: "j", kind: "cuda", root: 3, text: join(cudaBanner, cudaTrace)},
 			},
 		},
 		{
@@ -283,6 +284,9 @@ func TestGroup(t *testing.T) {
 				assert.Equal(t, w.kind, g.Kind, "incident %d kind", i)
 				assert.Equal(t, w.text, g.Text, "incident %d text", i)
 				assert.Equal(t, g.Members[0], g.First())
+				if w.root > 0 {
+					assert.Equal(t, w.root, g.Root.Record, "incident %d root", i)
+				}
 			}
 			assert.Len(t, seen, len(tt.recs), "every record in exactly one incident")
 		})
