@@ -61,6 +61,7 @@ type logsProcessor struct {
 	telemetry *metadata.TelemetryBuilder
 
 	workerIDRE  *regexp.Regexp
+	format      string         // instance.format for regexp.Expand
 	instanceRE  *regexp.Regexp // worker_state.instance_pattern
 	placeholder map[string]struct{}
 	now         func() time.Time
@@ -93,6 +94,7 @@ func newLogsProcessor(set processor.Settings, cfg *Config) (*logsProcessor, erro
 	}
 	if len(cfg.Instance.WorkerIDAttributes) > 0 {
 		p.workerIDRE = regexp.MustCompile(cfg.Instance.WorkerIDPattern) // checked by Validate
+		p.format = dollarTemplate(cfg.Instance.Format)
 	}
 	p.evidenceOpts = map[string]metric.AddOption{}
 	for _, e := range []string{EvidenceRecord, EvidenceOTLP, EvidenceWorkerState, EvidenceLifecycle} {
@@ -242,7 +244,7 @@ func (p *logsProcessor) instanceFromWorkerID(w string) string {
 	if m == nil {
 		return ""
 	}
-	return string(p.workerIDRE.ExpandString(nil, dollarTemplate(p.cfg.Instance.Format), w, m))
+	return string(p.workerIDRE.ExpandString(nil, p.format, w, m))
 }
 
 // dollarTemplate turns {name} into ${name} for regexp.Expand.
