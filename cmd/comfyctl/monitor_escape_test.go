@@ -199,3 +199,48 @@ func TestMonitorJSONEscapesControls(t *testing.T) {
 		}
 	}
 }
+
+// TestMonitorBinaryOnTerminalEscapesControls runs the built comfyctl on a
+// real pseudo-terminal (util-linux script(1)), so it draws its live
+// display: none of the sequences the values carry reach the terminal.
+func TestMonitorBinaryOnTerminalEscapesControls(t *testing.T) {
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) not installed (util-linux)")
+	}
+	bin := comfyctlBinary(t)
+	srv := redistest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	inner := bin + " monitor all --traceback --count 2 --scan-interval 100ms --url " + srv.URL()
+	cmd := exec.CommandContext(ctx, scriptBin, "-q", "-e", "-c", inner, "/dev/null")
+	cmd.Env = append(os.Environ(), "TERM=xterm", "COLUMNS=200", "LINES=50")
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	publishEvil(t, srv)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("comfyctl monitor on a terminal: %v; output %q", err, out.String())
+	}
+	s := out.String()
+	if !strings.Contains(s, "\x1b[?25l") {
+		t.Fatalf("not in terminal mode (no cursor hiding): %q", s)
+	}
+	for _, raw := range []string{"\x1b[2J", "\x1b]0;", "\x07", "\x1b[1A", "\x1b[2K", "\x1b[8m", "\x7f", "\u009b", "\u202e", "\xff"} {
+		if strings.Contains(s, raw) {
+			t.Errorf("raw %q from Redis reached the terminal:\n%q", raw, s)
+		}
+	}
+	// The terminal turns each line end into \r\n; a \r anywhere else would
+	// be the job id's.
+	if strings.Contains(strings.ReplaceAll(s, "\r\n", "\n"), "\r") {
+		t.Errorf("a bare carriage return reached the terminal:\n%q", s)
+	}
+	for _, want := range []string{`job-1\r\nFAKE  everything is fine\x1b[2J`, `m1\x1b]0;pwned\a`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("terminal output lacks escaped %q:\n%q", want, s)
+		}
+	}
+}
