@@ -59,6 +59,9 @@ type logsProcessor struct {
 	// The per-source context; one batch at a time, in order.
 	mu      sync.Mutex
 	tracker *classifier.Tracker
+	// the last source looked up in this batch (records of one file come in runs)
+	lastKey   string
+	lastState *classifier.SourceState
 
 	// Metric options per class/kind, built once: attribute sets allocate.
 	optsMu sync.RWMutex
@@ -129,6 +132,7 @@ func (p *logsProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Log
 	c := p.classifier.Load()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.lastKey, p.lastState = "", nil
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
@@ -242,7 +246,12 @@ func (p *logsProcessor) classifyRecord(c *classifier.Classifier, lr plog.LogReco
 		if now == 0 {
 			now = int64(lr.ObservedTimestamp())
 		}
-		st = p.tracker.State(key, now)
+		if p.lastState != nil && key == p.lastKey {
+			st = p.tracker.Touch(p.lastState, now)
+		} else {
+			st = p.tracker.State(key, now)
+			p.lastKey, p.lastState = key, st
+		}
 	}
 	c.ClassifyRecord(&rec, st, res)
 	writeAttributes(attrs, res, rec.Text)

@@ -423,10 +423,12 @@ func (cc *compiledCatalogue) scan(line string) ruleMask {
 			continue
 		}
 		tail := line[i+1:]
+		next := tail[0]
 		entries := cc.byFirst[b]
 		for k := range entries {
 			e := &entries[k]
-			if len(tail) >= len(e.rest) && tail[:len(e.rest)] == e.rest {
+			// second and third bytes inline before the call to compare the rest
+			if e.rest[0] == next && len(tail) >= len(e.rest) && (len(e.rest) < 2 || tail[1] == e.rest[1]) && tail[:len(e.rest)] == e.rest {
 				m0 |= e.mask[0]
 				m1 |= e.mask[1]
 			}

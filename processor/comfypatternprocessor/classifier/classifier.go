@@ -90,6 +90,9 @@ type Classifier struct {
 	on     ruleMask
 	rules  []*rule
 	ignore []*rule
+
+	// on, split by how the rules run (computed once in New)
+	lineOn, firstOn, afterOn, recOn ruleMask
 }
 
 // New compiles opts. Errors name the offending field, e.g.
@@ -107,6 +110,12 @@ func New(opts Options) (*Classifier, error) {
 			return nil, fmt.Errorf("disabled_rules[%d]: unknown built-in rule %q (`comfyctl rules` lists them)", i, name)
 		}
 		c.on[id>>6] &^= 1 << (id & 63)
+	}
+	for i := range c.on {
+		c.lineOn[i] = c.on[i] &^ (c.cat.afterMask[i] | c.cat.firstMask[i] | c.cat.recMask[i])
+		c.firstOn[i] = c.on[i] & c.cat.firstMask[i]
+		c.afterOn[i] = c.on[i] & c.cat.afterMask[i]
+		c.recOn[i] = c.on[i] & c.cat.recMask[i]
 	}
 	seen := map[string]string{}
 	for i := range opts.Rules {
@@ -202,7 +211,7 @@ func (c *Classifier) ClassifyRecord(rec *Record, st *SourceState, res *Result) {
 		// The strings point into the pooled buffer: copy them out together.
 		copyOut(res, cleaned)
 	}
-	blank := isBlank(cleaned)
+	blank := st != nil && isBlank(cleaned)
 	if cap(s.buf) <= 64<<10 {
 		scratchPool.Put(s)
 	}
@@ -417,10 +426,6 @@ func (c *Classifier) builtin(text string, rec *Record, ctx *context, out *Result
 		first      = true
 		deferred   ruleMask
 	)
-	lineRules := ruleMask{}
-	for i := range lineRules {
-		lineRules[i] = c.on[i] &^ (cat.afterMask[i] | cat.firstMask[i] | cat.recMask[i])
-	}
 	for rest := text; rest != "" && failRule == nil; {
 		line := rest
 		if nl := strings.IndexByte(rest, '\n'); nl >= 0 {
@@ -432,13 +437,13 @@ func (c *Classifier) builtin(text string, rec *Record, ctx *context, out *Result
 		if trimmed == "" {
 			continue
 		}
-		raw := strings.TrimRight(line, " \t\r")
+		raw := trimRightSpace(line)
 		m := cat.scan(raw)
 		if first {
 			first = false
 			// Noise that carries a whole traceback is decided by its first line.
 			decided := false
-			forEach(m.and(cat.firstMask).and(c.on), func(i int) bool {
+			forEach(m.and(c.firstOn), func(i int) bool {
 				var e extraction
 				if tryRule(cat.rules[i], trimmed, rec, ctx, &e) != "" {
 					out.Class, out.Rule, out.noise = ClassOther, cat.rules[i].name, true
@@ -451,8 +456,8 @@ func (c *Classifier) builtin(text string, rec *Record, ctx *context, out *Result
 				return
 			}
 		}
-		deferred = deferred.or(m.and(cat.afterMask))
-		forEach(m.and(lineRules), func(i int) bool {
+		deferred = deferred.or(m.and(c.afterOn))
+		forEach(m.and(c.lineOn), func(i int) bool {
 			r := cat.rules[i]
 			var e extraction
 			s := trimmed
@@ -478,7 +483,7 @@ func (c *Classifier) builtin(text string, rec *Record, ctx *context, out *Result
 			return false
 		})
 	}
-	if failRule == nil && progRule == nil && ignoreName == "" && ctx.prevFailure && !deferred.and(c.on).empty() {
+	if failRule == nil && progRule == nil && ignoreName == "" && ctx.prevFailure && !deferred.empty() {
 		// Lines that carry no failure word but continue the failure before
 		// them: traceback source lines, OOM details, "Press any key".
 		for rest := text; rest != "" && failRule == nil; {
@@ -488,11 +493,11 @@ func (c *Classifier) builtin(text string, rec *Record, ctx *context, out *Result
 			} else {
 				rest = ""
 			}
-			line = strings.TrimRight(line, " \t\r")
+			line = trimRightSpace(line)
 			if line == "" {
 				continue
 			}
-			forEach(deferred.and(c.on), func(i int) bool {
+			forEach(deferred, func(i int) bool {
 				var e extraction
 				if hasAnyLiteral(line, cat.rules[i].literals) && tryRule(cat.rules[i], line, rec, ctx, &e) != "" {
 					failRule = cat.rules[i]
@@ -503,7 +508,7 @@ func (c *Classifier) builtin(text string, rec *Record, ctx *context, out *Result
 		}
 	}
 	if failRule == nil && progRule == nil {
-		forEach(cat.recMask.and(c.on), func(i int) bool {
+		forEach(c.recOn, func(i int) bool {
 			var e extraction
 			if tryRule(cat.rules[i], text, rec, ctx, &e) != "" {
 				failRule = cat.rules[i]
@@ -666,4 +671,17 @@ func copyOut(res *Result, cleaned string) {
 	res.ExceptionMessage = re(res.ExceptionMessage)
 	res.Stacktrace = re(res.Stacktrace)
 	res.RateUnit = re(res.RateUnit)
+}
+
+// trimRightSpace drops trailing blanks (strings.TrimRight builds a set per call).
+func trimRightSpace(s string) string {
+	for len(s) > 0 {
+		switch s[len(s)-1] {
+		case ' ', '\t', '\r':
+			s = s[:len(s)-1]
+		default:
+			return s
+		}
+	}
+	return s
 }

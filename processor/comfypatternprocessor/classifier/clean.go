@@ -448,7 +448,7 @@ func dashLoggingPrefixLen(s string) int {
 	for j < len(s) && (isIdent(s[j]) || s[j] == '.') {
 		j++
 	}
-	if j == 0 || j >= len(s) || s[j] != ' ' {
+	if j == 0 || j+3 >= len(s) || s[j] != ' ' || s[j+1] != '-' || s[j+2] != ' ' {
 		return 0
 	}
 	for _, lv := range dashLevels {

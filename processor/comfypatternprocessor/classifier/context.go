@@ -49,7 +49,6 @@ func NewTracker(window, expiry time.Duration, maxSources int) *Tracker {
 // State returns the state of source key at time now (unix nanos; 0 =
 // unknown, no time-based expiry). The pointer is valid until the next call.
 func (t *Tracker) State(key string, now int64) *SourceState {
-	t.clock++
 	st, ok := t.m[key]
 	if !ok {
 		if len(t.m) >= t.max {
@@ -57,9 +56,17 @@ func (t *Tracker) State(key string, now int64) *SourceState {
 		}
 		st = &SourceState{}
 		t.m[string([]byte(key))] = st // own the key: it may alias a pdata buffer
-	} else if now != 0 && st.last != 0 && now-st.last > int64(t.window) {
+	}
+	return t.Touch(st, now)
+}
+
+// Touch is State for a state the caller just got from State for the same
+// key (saves the map lookup for a run of records of one source).
+func (t *Tracker) Touch(st *SourceState, now int64) *SourceState {
+	if now != 0 && st.last != 0 && now-st.last > int64(t.window) {
 		st.prevFailure, st.prevKind, st.prevNoise = false, "", ""
 	}
+	t.clock++
 	st.used = t.clock
 	if now != 0 {
 		st.last = now
