@@ -100,13 +100,16 @@ func (tl *timeline) endedByLifecycle(job string, t int64) bool {
 	return false
 }
 
-func (tl *timeline) has(job string) bool {
-	for i := range tl.iv {
+func (tl *timeline) has(job string) bool { return tl.index(job) >= 0 }
+
+// index returns the last interval of job, or -1.
+func (tl *timeline) index(job string) int {
+	for i := len(tl.iv) - 1; i >= 0; i-- {
 		if tl.iv[i].job == job {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // mergeSlack: evidence this close in time to a `got prompt` is about the
@@ -138,8 +141,9 @@ func (tl *timeline) promptStarted(t int64, wsJob string, wsChanged int64) {
 	}
 	if l != nil && (l.end == 0 || l.end >= t) {
 		// A new prompt without the previous one's end (a crash, or a
-		// lost line): the previous job ends here.
-		l.end = max(l.start, t-1)
+		// lost line): the previous job ends here, and its id on later
+		// records is stale as after `Prompt executed`.
+		l.end, l.lcEnd = max(l.start, t-1), true
 	}
 	iv := interval{start: t, lcStart: true}
 	// The worker's current job, unless it is known already or the worker
@@ -176,6 +180,10 @@ func (tl *timeline) otlpID(job, workflow string, t int64) bool {
 	i := tl.find(t)
 	if i >= 0 {
 		iv := &tl.iv[i]
+		if k := tl.index(job); k >= 0 && k < i {
+			// An earlier job's id inside a later job: kept extra_data.
+			return false
+		}
 		switch {
 		case iv.job == "":
 			iv.job, iv.evidence, iv.idFirst = job, EvidenceOTLP, t
@@ -200,9 +208,13 @@ func (tl *timeline) otlpID(job, workflow string, t int64) bool {
 	// No interval covers t. The job's own interval closed by the worker
 	// going idle just before: extend it. Otherwise a job whose start we
 	// did not see begins here.
-	if j := tl.before(t); j >= 0 && tl.iv[j].job == job && !tl.iv[j].lcEnd {
+	j := tl.before(t)
+	if j >= 0 && tl.iv[j].job == job && !tl.iv[j].lcEnd {
 		tl.iv[j].end = t
 		return true
+	}
+	if k := tl.index(job); k >= 0 && k <= j {
+		return false
 	}
 	tl.insert(interval{job: job, workflow: workflow, start: t, evidence: EvidenceOTLP, idFirst: t})
 	return true

@@ -89,3 +89,18 @@ func TestTimelineBoundedAndLateStarts(t *testing.T) {
 	tl.otlpID("x", "", sec(16))
 	check(t, tl, probe{at: 17, job: "x"}, probe{at: 20.5, job: "c"})
 }
+
+// A job that ends without `Prompt executed` (the process crashed, a line
+// was lost): the next `got prompt` ends it, and its id on later records is
+// stale; it neither names nor splits the next job.
+func TestTimelineStaleIDAfterImplicitEnd(t *testing.T) {
+	tl := &timeline{max: 8}
+	tl.promptStarted(sec(1), "", 0)
+	assert.True(t, tl.otlpID("a", "", sec(2)))
+	tl.promptStarted(sec(5), "", 0)
+	assert.False(t, tl.otlpID("a", "", sec(5.5)), "a's kept id in b's time")
+	assert.True(t, tl.otlpID("b", "", sec(6)))
+	assert.False(t, tl.otlpID("a", "", sec(7)))
+	check(t, tl, probe{at: 5.5, job: "b", wantEvidence: EvidenceLifecycle}, probe{at: 7, job: "b"}, probe{at: 3, job: "a"})
+	assert.Len(t, tl.iv, 2)
+}
