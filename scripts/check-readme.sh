@@ -47,7 +47,10 @@ REDIS_PID=$!
 for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 export REDIS_URL=redis://127.0.0.1:$port/0 MACHINE_ID=readme-check
 
+declare -A SEEN=()
 for cmd in "${CMDS[@]}"; do
+  [ -n "${SEEN[$cmd]:-}" ] && continue
+  SEEN[$cmd]=1
   case $cmd in
     "make test"*) printf 'SKIP README: %s (this is the run that checks it)\n' "$cmd"; continue ;;
   esac
