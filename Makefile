@@ -10,7 +10,7 @@ COLLECTOR := $(BIN)/otelcol-comfy
 COMFYCTL  := $(BIN)/comfyctl
 
 # Every Go module of ours; `make test` runs each one's tests.
-COMPONENTS := processor/comfypatternprocessor exporter/redisrouterexporter
+COMPONENTS := processor/comfypatternprocessor processor/comfyjobprocessor exporter/redisrouterexporter
 MODULES    := $(COMPONENTS) confmap/provider/strictenvprovider cmd/comfyctl tests/e2e
 
 export OTELCOL_COMFY_BIN := $(COLLECTOR)
