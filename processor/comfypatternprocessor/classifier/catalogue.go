@@ -310,7 +310,6 @@ type compiledCatalogue struct {
 	kinds     map[string]FailureKind
 	causes    []RootCause
 	byFirst   [256][]litEntry
-	firstHit  [256]bool
 	pair      [1 << 10]uint64 // bit b<<8|next: a literal starts with these two bytes
 	single    [256]ruleMask   // one-byte literals ('/', '%', '#')
 	hasSingle [256]bool
@@ -383,10 +382,13 @@ func compileCatalogue(b []byte) (*compiledCatalogue, error) {
 		}
 	}
 	for _, l := range order {
-		cc.firstHit[l[0]] = true
 		if len(l) == 1 {
 			cc.single[l[0]] = cc.single[l[0]].or(lits[l])
 			cc.hasSingle[l[0]] = true
+			for nb := 0; nb < 256; nb++ {
+				k := uint(l[0])<<8 | uint(nb)
+				cc.pair[k>>6] |= 1 << (k & 63)
+			}
 			continue
 		}
 		cc.byFirst[l[0]] = append(cc.byFirst[l[0]], litEntry{rest: l[1:], mask: lits[l]})
@@ -406,24 +408,25 @@ func compileCatalogue(b []byte) (*compiledCatalogue, error) {
 func (cc *compiledCatalogue) scan(line string) ruleMask {
 	// Two words in registers: array values would go through memory.
 	m0, m1 := cc.always[0], cc.always[1]
-	for i := 0; i < len(line); i++ {
+	n := len(line)
+	for i := 0; i < n; i++ {
 		b := line[i]
-		if !cc.firstHit[b] {
+		var next byte
+		if i+1 < n {
+			next = line[i+1]
+		}
+		// One test per byte: do a literal (or a one-byte literal) start here?
+		if k := uint(b)<<8 | uint(next); cc.pair[k>>6]&(1<<(k&63)) == 0 {
 			continue
 		}
 		if cc.hasSingle[b] {
 			m0 |= cc.single[b][0]
 			m1 |= cc.single[b][1]
 		}
-		if i+1 >= len(line) {
-			continue
-		}
-		// the two-byte filter first: most candidate positions fail there
-		if k := uint(b)<<8 | uint(line[i+1]); cc.pair[k>>6]&(1<<(k&63)) == 0 {
+		if i+1 >= n {
 			continue
 		}
 		tail := line[i+1:]
-		next := tail[0]
 		entries := cc.byFirst[b]
 		for k := range entries {
 			e := &entries[k]

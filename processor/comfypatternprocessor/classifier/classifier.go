@@ -354,7 +354,8 @@ func tryRule(r *rule, s string, rec *Record, ctx *context, e *extraction) string
 	}
 	matched := s
 	if r.needRe {
-		if r.class == ClassProgress {
+		if r.class == ClassProgress && (r.current >= 0 || r.total >= 0 || !r.checkNum) {
+			// Counts to read, or an operator rule reporting the matched text.
 			m := r.re.FindStringSubmatchIndex(s)
 			if m == nil {
 				return ""

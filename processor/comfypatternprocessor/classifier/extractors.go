@@ -164,8 +164,13 @@ func extractLifecycle(line string, e *extraction) bool {
 		if i < 0 {
 			continue
 		}
-		if j := strings.LastIndex(line[i:], ev.text); j > 0 {
-			i += j
+		// the last occurrence (forward search is the fast one)
+		for {
+			j := strings.Index(line[i+len(ev.text):], ev.text)
+			if j < 0 {
+				break
+			}
+			i += len(ev.text) + j
 		}
 		if i > best {
 			best, e.event = i, ev.event
