@@ -208,3 +208,74 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// TestHealthRedisUnreachable: the production shape of the health check
+// (component status, component_health) with a redisrouter exporter whose
+// Redis is not there: comfyctl health says unhealthy and names the
+// exporter and the dial error.
+func TestHealthRedisUnreachable(t *testing.T) {
+	bin := os.Getenv("OTELCOL_COMFY_BIN")
+	if bin == "" {
+		bin, _ = filepath.Abs(filepath.Join("..", "..", "bin", "otelcol-comfy"))
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("collector binary not built (%v): run `make collector` (make test does)", err)
+	}
+	hport, oport, dead := freePort(t), freePort(t), freePort(t)
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, `
+extensions:
+  health_check:
+    http:
+      endpoint: 127.0.0.1:%d
+      status:
+        enabled: true
+        path: /status
+    component_health:
+      include_permanent_errors: true
+      include_recoverable_errors: true
+      recovery_duration: 1s
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:%d
+exporters:
+  redisrouter/failures:
+    endpoint: 127.0.0.1:%d
+    probe_interval: 1s
+service:
+  extensions: [health_check]
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    logs/failures:
+      receivers: [otlp]
+      exporters: [redisrouter/failures]
+`, hport, oport, dead), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "--config", cfg, "--feature-gates=+extension.healthcheck.useComponentStatus")
+	var logs syncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	url := fmt.Sprintf("http://127.0.0.1:%d/status", hport)
+	deadline := time.Now().Add(waitLimit)
+	for {
+		code, out, errOut := runHealthTest("--url", url)
+		text := out + errOut
+		if code == 1 && strings.Contains(text, "exporter:redisrouter/failures (pipeline:logs/failures): StatusRecoverableError") &&
+			strings.Contains(text, "connection refused") && strings.Contains(text, "[unhealthy]") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never reported the exporter's error: exit %d: %s\ncollector:\n%s", code, text, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
