@@ -82,7 +82,13 @@ func rows() []row {
 	}}
 	for _, t := range tiers {
 		r := row{title: t.name}
+		// Titles name the tier too: panels are found by title, and the
+		// three tiers' rows have the same panels.
 		p := func(suffix, title, desc, unit string, qs ...query) {
+			if !strings.HasPrefix(title, "Redis") {
+				title = strings.ToLower(title[:1]) + title[1:]
+			}
+			title = strings.ToUpper(t.key[:1]) + t.key[1:] + ": " + title
 			r.panels = append(r.panels, panel{t.key + "_" + suffix, title, desc, unit, qs})
 		}
 		switch t.key {
@@ -119,7 +125,7 @@ func rows() []row {
 			p("dead_lettered", "Dead-lettered", "Failure records written to the dead-letter stream because Redis refused their stream, by reason, per second.", "rate",
 				query{rate("exporter, reason", "otelcol_exporter_redisrouter_dead_lettered", t.selector), "{{exporter}} {{reason}}"})
 		}
-		p("redis", "Redis: up and errors", "redis_up (1 when the last batch or probe reached Redis and Redis accepted our commands) and Redis errors per second by kind.", "short",
+		p("redis", "Redis up and errors", "redis_up (1 when the last batch or probe reached Redis and Redis accepted our commands) and Redis errors per second by kind.", "short",
 			query{"min by (exporter) (" + m("otelcol_exporter_redisrouter_redis_up", t.selector) + ")", "up {{exporter}}"},
 			query{rate("exporter, kind", "otelcol_exporter_redisrouter_redis_errors", t.selector), "errors {{exporter}} {{kind}}"})
 		out = append(out, r)
