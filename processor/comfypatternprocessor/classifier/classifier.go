@@ -204,16 +204,25 @@ func (c *Classifier) ClassifyRecord(rec *Record, st *SourceState, res *Result) {
 	if st != nil {
 		ctx = context{prevFailure: st.prevFailure, prevKind: st.prevKind, prevNoise: st.prevNoise}
 	}
-	s := scratchPool.Get().(*scratch)
-	cleaned, built := clean(bound(rec.Text), s)
-	c.classifyCleaned(cleaned, rec, &ctx, res)
-	if built && res.Class != ClassOther {
-		// The strings point into the pooled buffer: copy them out together.
-		copyOut(res, cleaned)
-	}
-	blank := st != nil && isBlank(cleaned)
-	if cap(s.buf) <= 64<<10 {
-		scratchPool.Put(s)
+	text := bound(rec.Text)
+	var blank bool
+	if !needsRebuild(text) {
+		// The common case: one line, at most a prefix to trim; no buffer.
+		cleaned := trimLinePrefix(text)
+		c.classifyCleaned(cleaned, rec, &ctx, res)
+		blank = st != nil && isBlank(cleaned)
+	} else {
+		s := scratchPool.Get().(*scratch)
+		cleaned := rebuild(text, s)
+		c.classifyCleaned(cleaned, rec, &ctx, res)
+		if res.Class != ClassOther {
+			// The strings point into the pooled buffer: copy them out together.
+			copyOut(res, cleaned)
+		}
+		blank = st != nil && isBlank(cleaned)
+		if cap(s.buf) <= 64<<10 {
+			scratchPool.Put(s)
+		}
 	}
 	if res.Class == ClassFailure && ctx.prevNoise != "" && !res.starts {
 		// The traceback of known noise ("Exception in callback …") printed

@@ -61,6 +61,11 @@ func clean(text string, s *scratch) (cleaned string, built bool) {
 	if !needsRebuild(text) {
 		return trimLinePrefix(text), false
 	}
+	return rebuild(text, s), true
+}
+
+// rebuild builds the cleaned text of a record that needsRebuild in s.buf.
+func rebuild(text string, s *scratch) string {
 	out := s.buf[:0]
 	rest := text
 	first := true
@@ -96,7 +101,7 @@ func clean(text string, s *scratch) (cleaned string, built bool) {
 		rest = rest[nl+1:]
 	}
 	s.buf = out
-	return unsafeString(out), true
+	return unsafeString(out)
 }
 
 // pickState chooses the carriage-return state of one physical line that
