@@ -37,6 +37,9 @@ type ClientOptions struct {
 	Batch time.Duration
 	// NoRetry disables the exporter's retry, to observe refusals.
 	NoRetry bool
+	// Resource adds resource attributes (the platform's ComfyUI sends
+	// service.namespace, machine.id, service.instance.id, worker.id).
+	Resource map[string]string
 }
 
 // Client is one ComfyUI job's OTLP logs client: the OpenTelemetry Go logs SDK
@@ -74,6 +77,9 @@ func NewClient(tb testing.TB, job Job, o ClientOptions) *Client {
 	}
 	if job.Instance != "" {
 		attrs = append(attrs, attribute.String("service.instance.id", job.Instance))
+	}
+	for k, v := range o.Resource {
+		attrs = append(attrs, attribute.String(k, v))
 	}
 	res := resource.NewSchemaless(attrs...)
 	var proc sdklog.Processor

@@ -105,6 +105,7 @@ func SidecarEnv(s *Sidecar, healthPort int) map[string]string {
 		"MACHINE_ID":                    s.MachineID,
 		"TELEMETRY_TARGET":              "disabled",
 		"COMFYUI_LOG_DIR":               s.LogDir,
+		"COMFYUI_OUTPUT_LOG_DIR":        s.LogDir,
 		"OTELCOL_STORAGE_DIR":           s.StorageDir,
 		"OTLP_GRPC_ENDPOINT":            loop(s.OTLPGRPC),
 		"OTLP_HTTP_ENDPOINT":            loop(s.OTLPHTTP),
