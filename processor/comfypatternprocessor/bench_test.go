@@ -14,7 +14,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/comfy-sidecar/otelcol-comfy/processor/comfypatternprocessor/classifier"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
@@ -155,6 +157,7 @@ func runPerRecord(b *testing.B, mk func(testing.TB, consumer.Logs) processor.Log
 	p := mk(b, consumertest.NewNop())
 	defer func() { _ = p.Shutdown(context.Background()) }()
 	records := 0
+	var cpu time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -163,16 +166,31 @@ func runPerRecord(b *testing.B, mk func(testing.TB, consumer.Logs) processor.Log
 		ld := plog.NewLogs()
 		src.CopyTo(ld)
 		b.StartTimer()
+		c0 := processCPU()
 		if err := p.ConsumeLogs(context.Background(), ld); err != nil {
 			b.Fatal(err)
 		}
+		cpu += processCPU() - c0
 		records += ld.LogRecordCount()
 	}
 	b.StopTimer()
 	_ = total
 	if records > 0 {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(records), "ns/record")
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(records), "cpu-ns/record")
 	}
+}
+
+// processCPU is the CPU time (user+system, all threads: GC included) the
+// process has used. On a shared machine the wall clock also counts time
+// spent waiting for a core, which swings with the other jobs' load; CPU
+// time is the cost the ratio is about.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func BenchmarkComfypattern(b *testing.B) { runPerRecord(b, newComfypattern) }
@@ -195,11 +213,14 @@ func runClassifierOnly(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	c0 := processCPU()
 	for i := 0; i < b.N; i++ {
 		_ = c.Classify(texts[i%len(texts)])
 	}
+	cpu := processCPU() - c0
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/record")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/record")
 }
 func BenchmarkTransformSeed(b *testing.B) { runPerRecord(b, newTransformSeed) }
 
@@ -234,14 +255,15 @@ func TestBenchTable(t *testing.T) {
 	_, total := sessionBatches(t, 1000)
 	// The machine is shared: interleave the runs and keep each one's median,
 	// so a burst of load elsewhere does not decide the ratio.
-	const rounds = 3
+	const rounds = 5
 	var oursRuns, seedRuns, coreRuns []testing.BenchmarkResult
 	for i := 0; i < rounds; i++ {
 		oursRuns = append(oursRuns, testing.Benchmark(func(b *testing.B) { runPerRecord(b, newComfypattern) }))
 		seedRuns = append(seedRuns, testing.Benchmark(func(b *testing.B) { runPerRecord(b, newTransformSeed) }))
 		coreRuns = append(coreRuns, testing.Benchmark(runClassifierOnly))
 	}
-	perRec := func(r testing.BenchmarkResult) float64 { return r.Extra["ns/record"] }
+	perRec := func(r testing.BenchmarkResult) float64 { return r.Extra["cpu-ns/record"] }
+	wall := func(r testing.BenchmarkResult) float64 { return r.Extra["ns/record"] }
 	median := func(rs []testing.BenchmarkResult) testing.BenchmarkResult {
 		sort.Slice(rs, func(i, j int) bool { return perRec(rs[i]) < perRec(rs[j]) })
 		return rs[len(rs)/2]
@@ -274,12 +296,12 @@ func TestBenchTable(t *testing.T) {
 
 	w := os.Stdout
 	fmt.Fprintf(w, "\nclassifier benchmark: %d session records (one per line, %s/sessions/*.log), batches of 1000, median of %d interleaved runs\n\n", total, benchCorpusDir(), rounds)
-	fmt.Fprintf(w, "%-34s %12s %14s %18s %16s\n", "processor", "ns/record", "allocs/record", "corpus agreement", "missed failures")
-	fmt.Fprintf(w, "%-34s %12.0f %14.1f %11d/%d %4.1f%% %16d\n", "comfypattern (built-in rules)", perRec(ours), allocs(ours), oa, len(recs), 100*float64(oa)/float64(len(recs)), om)
-	fmt.Fprintf(w, "%-34s %12.0f %14.1f %11d/%d %4.1f%% %16d\n", "transform (seed rules, OTTL IsMatch)", perRec(seed), allocs(seed), sa, len(recs), 100*float64(sa)/float64(len(recs)), sm)
-	fmt.Fprintf(w, "%-34s %12.0f %14.1f   (same code as comfypattern, without writing attributes)\n", "  classifier package alone", perRec(core), float64(core.MemAllocs)/float64(core.N))
+	fmt.Fprintf(w, "%-34s %13s %13s %14s %18s %16s\n", "processor", "CPU ns/record", "wall ns/rec", "allocs/record", "corpus agreement", "missed failures")
+	fmt.Fprintf(w, "%-34s %13.0f %13.0f %14.1f %11d/%d %4.1f%% %16d\n", "comfypattern (built-in rules)", perRec(ours), wall(ours), allocs(ours), oa, len(recs), 100*float64(oa)/float64(len(recs)), om)
+	fmt.Fprintf(w, "%-34s %13.0f %13.0f %14.1f %11d/%d %4.1f%% %16d\n", "transform (seed rules, OTTL IsMatch)", perRec(seed), wall(seed), allocs(seed), sa, len(recs), 100*float64(sa)/float64(len(recs)), sm)
+	fmt.Fprintf(w, "%-34s %13.0f %13.0f %14.1f   (same code as comfypattern, without writing attributes)\n", "  classifier package alone", perRec(core), wall(core), float64(core.MemAllocs)/float64(core.N))
 	ratio := perRec(seed) / perRec(ours)
-	fmt.Fprintf(w, "\ncomfypattern is %.1fx cheaper per record than transform with the seed rules (requirement: >= 15x)\n", ratio)
+	fmt.Fprintf(w, "\ncomfypattern is %.1fx cheaper per record than transform with the seed rules in CPU time (requirement: >= 15x; wall clock: %.1fx)\n", ratio, wall(seed)/wall(ours))
 	if ratio < 15 {
 		fmt.Fprintf(w, "WARNING: below the 15x requirement on this run\n")
 	}

@@ -408,25 +408,24 @@ func compileCatalogue(b []byte) (*compiledCatalogue, error) {
 func (cc *compiledCatalogue) scan(line string) ruleMask {
 	// Two words in registers: array values would go through memory.
 	m0, m1 := cc.always[0], cc.always[1]
+	pair := &cc.pair
 	n := len(line)
-	for i := 0; i < n; i++ {
-		b := line[i]
-		var next byte
-		if i+1 < n {
-			next = line[i+1]
-		}
-		// One test per byte: do a literal (or a one-byte literal) start here?
-		if k := uint(b)<<8 | uint(next); cc.pair[k>>6]&(1<<(k&63)) == 0 {
+	if n == 0 {
+		return ruleMask{m0, m1}
+	}
+	for i := 0; i < n-1; i++ {
+		// One test per byte: may a literal start at these two bytes?
+		k := uint16(line[i])<<8 | uint16(line[i+1])
+		if pair[k>>6]&(1<<(k&63)) == 0 {
 			continue
 		}
+		b := line[i]
 		if cc.hasSingle[b] {
 			m0 |= cc.single[b][0]
 			m1 |= cc.single[b][1]
 		}
-		if i+1 >= n {
-			continue
-		}
 		tail := line[i+1:]
+		next := tail[0]
 		entries := cc.byFirst[b]
 		for k := range entries {
 			e := &entries[k]
@@ -436,6 +435,10 @@ func (cc *compiledCatalogue) scan(line string) ruleMask {
 				m1 |= e.mask[1]
 			}
 		}
+	}
+	if b := line[n-1]; cc.hasSingle[b] {
+		m0 |= cc.single[b][0]
+		m1 |= cc.single[b][1]
 	}
 	return ruleMask{m0, m1}
 }
