@@ -298,7 +298,7 @@ func (m ruleMask) empty() bool {
 }
 
 type litEntry struct {
-	rest string // the literal without its first byte
+	rest string // the literal without its first two bytes
 	mask ruleMask
 }
 
@@ -309,7 +309,8 @@ type compiledCatalogue struct {
 	byName    map[string]int
 	kinds     map[string]FailureKind
 	causes    []RootCause
-	byFirst   [256][]litEntry
+	pairSlot  *[1 << 16]uint16 // two first bytes -> index in pairLits (0 = none)
+	pairLits  [][]litEntry     // literals by their first two bytes (rest without those)
 	pair      [1 << 10]uint64 // bit b<<8|next: a literal starts with these two bytes
 	single    [256]ruleMask   // one-byte literals ('/', '%', '#')
 	hasSingle [256]bool
@@ -381,6 +382,8 @@ func compileCatalogue(b []byte) (*compiledCatalogue, error) {
 			lits[l] = m
 		}
 	}
+	cc.pairSlot = new([1 << 16]uint16)
+	cc.pairLits = [][]litEntry{nil}
 	for _, l := range order {
 		if len(l) == 1 {
 			cc.single[l[0]] = cc.single[l[0]].or(lits[l])
@@ -391,9 +394,15 @@ func compileCatalogue(b []byte) (*compiledCatalogue, error) {
 			}
 			continue
 		}
-		cc.byFirst[l[0]] = append(cc.byFirst[l[0]], litEntry{rest: l[1:], mask: lits[l]})
 		k := uint(l[0])<<8 | uint(l[1])
 		cc.pair[k>>6] |= 1 << (k & 63)
+		slot := cc.pairSlot[k]
+		if slot == 0 {
+			slot = uint16(len(cc.pairLits))
+			cc.pairSlot[k] = slot
+			cc.pairLits = append(cc.pairLits, nil)
+		}
+		cc.pairLits[slot] = append(cc.pairLits[slot], litEntry{rest: l[2:], mask: lits[l]})
 	}
 	for _, rc := range cat.RootCauses {
 		if _, ok := cc.kinds[rc.Kind]; !ok {
@@ -424,13 +433,13 @@ func (cc *compiledCatalogue) scan(line string) ruleMask {
 			m0 |= cc.single[b][0]
 			m1 |= cc.single[b][1]
 		}
-		tail := line[i+1:]
-		next := tail[0]
-		entries := cc.byFirst[b]
-		for k := range entries {
-			e := &entries[k]
-			// second and third bytes inline before the call to compare the rest
-			if e.rest[0] == next && len(tail) >= len(e.rest) && (len(e.rest) < 2 || tail[1] == e.rest[1]) && tail[:len(e.rest)] == e.rest {
+		// The literals starting with these two bytes; the third byte
+		// inline before the call to compare the rest.
+		tail := line[i+2:]
+		entries := cc.pairLits[cc.pairSlot[k]]
+		for j := range entries {
+			e := &entries[j]
+			if len(tail) >= len(e.rest) && (len(e.rest) == 0 || tail[0] == e.rest[0]) && tail[:len(e.rest)] == e.rest {
 				m0 |= e.mask[0]
 				m1 |= e.mask[1]
 			}
