@@ -131,6 +131,22 @@ type FailuresConfig struct {
 	// NoJobIDs are job id values that mean "no job" (compared without
 	// case): such failures go to the fallback stream. Empty always does.
 	NoJobIDs []string `mapstructure:"no_job_ids"`
+	// Incident: the failure records of one push that report one failure
+	// (a banner, its traceback, its detail lines) become one stream entry.
+	Incident IncidentConfig `mapstructure:"incident"`
+}
+
+// IncidentConfig groups a push's failure records into incidents (package
+// incident): one XADD per incident, with the whole text and the root
+// cause's kind. The push is the window: exporterhelper's sending_queue
+// batch (flush_timeout) decides which records one push sees.
+type IncidentConfig struct {
+	// Enabled: off, every failure record is its own entry.
+	Enabled bool `mapstructure:"enabled"`
+	// Gap is the longest time between an incident's last record and a
+	// detail record (traceback, indented or exception line, ...) that
+	// joins it; records marked comfy.failure.continues join regardless.
+	Gap time.Duration `mapstructure:"gap"`
 }
 
 var (
@@ -175,6 +191,10 @@ func createDefaultConfig() component.Config {
 			MaxLen:           1000,
 			TTL:              time.Hour,
 			NoJobIDs:         []string{"unknown", "none", "null", "undefined"},
+			Incident: IncidentConfig{
+				Enabled: true,
+				Gap:     2 * time.Second,
+			},
 		},
 		Attributes:       defaultAttributes(),
 		DefaultMachineID: "unknown",
@@ -253,6 +273,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Failures.MaxLen <= 0 {
 		add("failures.maxlen", "must be > 0, got %d", c.Failures.MaxLen)
+	}
+	if c.Failures.Incident.Enabled && c.Failures.Incident.Gap <= 0 {
+		add("failures.incident.gap", "must be > 0 when failures.incident.enabled is true, got %s", c.Failures.Incident.Gap)
 	}
 	for i, id := range c.Failures.NoJobIDs {
 		if strings.TrimSpace(id) == "" {

@@ -50,6 +50,8 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, "machine:{machine_id}:dead_letter", cfg.Failures.DeadLetterStream)
 	assert.Equal(t, []string{"unknown", "none", "null", "undefined"}, cfg.Failures.NoJobIDs)
 	assert.Equal(t, 5*time.Second, cfg.ProbeInterval)
+	assert.True(t, cfg.Failures.Incident.Enabled, "one entry per incident by default")
+	assert.Equal(t, 2*time.Second, cfg.Failures.Incident.Gap)
 }
 
 func TestLoadConfig(t *testing.T) {
@@ -75,6 +77,7 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, 24*time.Hour, f.Failures.TTL)
 	assert.Equal(t, "machines:{machine_id}:dead", f.Failures.DeadLetterStream)
 	assert.Equal(t, []string{"none", "n/a"}, f.Failures.NoJobIDs)
+	assert.Equal(t, IncidentConfig{Enabled: true, Gap: 5 * time.Second}, f.Failures.Incident)
 	assert.Equal(t, []string{"prompt_id", "job.id"}, f.Attributes["job_id"])
 	assert.Equal(t, []string{"machine.id", "host.name"}, f.Attributes["machine_id"], "defaults for other placeholders stay")
 	assert.Equal(t, "file_storage/queue", f.QueueConfig.Get().StorageID.String())
@@ -162,6 +165,7 @@ func TestValidateErrorsNameTheField(t *testing.T) {
 		{"endpoint", func(c *Config) { c.Endpoint = "no-port" }, "endpoint: must be host:port"},
 		{"url scheme", func(c *Config) { c.URL = "http://u:topsecret@h:1" }, "url: scheme must be"},
 		{"ttl", func(c *Config) { c.Failures.TTL = time.Millisecond }, "failures.ttl"},
+		{"incident gap", func(c *Config) { c.Failures.Incident.Gap = 0 }, "failures.incident.gap: must be > 0"},
 		{"max age", func(c *Config) { c.Progress.MaxAge = -time.Second }, "progress.max_age"},
 		{"default machine", func(c *Config) { c.DefaultMachineID = "a b" }, "default_machine_id"},
 		{"attribute list", func(c *Config) { c.Attributes["job_id"] = nil }, "attributes.job_id: must list"},

@@ -1,9 +1,11 @@
 package redisrouterexporter // import "github.com/comfy-sidecar/otelcol-comfy/exporter/redisrouterexporter"
 
 // The per-record path, top to bottom: pushLogs maps each record to a
-// message (plan, with mapping.go), sends the batch in one pipeline
-// (transport.go), then settles each record by its outcome: delivered,
-// dead-lettered, dropped and counted, or handed back for retry.
+// message (plan, with mapping.go; with failures.incident on, each incident
+// of failure records to one message, incidents.go), sends the batch in one
+// pipeline (transport.go), then settles each message by its outcome:
+// delivered, dead-lettered, dropped and counted, or handed back for retry
+// (all the records it stands for).
 
 import (
 	"context"
@@ -77,7 +79,8 @@ func (e *redisExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	buf := getBatchBuffers()
 	defer putBatchBuffers(buf)
 
-	// 1. Each record becomes one message, or is dropped and counted.
+	// 1. Each record becomes one message (each incident, with
+	// failures.incident), or is dropped and counted.
 	msgs := e.plan(ctx, ld, now, buf)
 	if len(msgs) == 0 {
 		return nil
@@ -86,9 +89,10 @@ func (e *redisExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	// 2. One round trip for the whole batch.
 	e.tr.send(ctx, msgs, buf)
 
-	// 3. Settle each record by its outcome.
+	// 3. Settle each message by its outcome; metrics count records.
 	var (
 		published, streamed, fallback, refused int64
+		records                                int64 // records the messages stand for
 		kinds                                  [numKinds]int64
 		worst                                  errorClass // decides the health verdict
 		worstErr                               error
@@ -98,6 +102,7 @@ func (e *redisExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	)
 	for i := range msgs {
 		m := &msgs[i]
+		records += m.count()
 		if m.err == nil {
 			if m.progress {
 				published++
@@ -105,9 +110,9 @@ func (e *redisExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 					e.throttle.sent(m.throttle, now)
 				}
 			} else {
-				streamed++
+				streamed += m.count()
 				if m.fallback {
-					fallback++
+					fallback += m.count()
 				}
 			}
 			continue
@@ -124,7 +129,7 @@ func (e *redisExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		case cls.refused:
 			deadLetter = append(deadLetter, i)
 		default:
-			retry = append(retry, m.rec)
+			retry = m.records(retry)
 			if retryErr == nil {
 				retryErr = m.err
 			}
@@ -151,12 +156,12 @@ func (e *redisExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		cls := classify(m.err)
 		switch {
 		case m.err == nil:
-			e.met.deadLettered(ctx, classify(refusedErr[j]).deadLetterReason, 1)
+			e.met.deadLettered(ctx, classify(refusedErr[j]).deadLetterReason, m.count())
 			e.logger.Warn("Redis refused a failure's stream; the record went to the dead-letter stream",
 				zap.String("key", m.key), zap.String("dead_letter_stream", m.deadLetter), zap.String("error", e.tr.safeErr(refusedErr[j])))
 		case cls.refused:
 			e.met.redisError(ctx, cls.kind, 1)
-			e.met.dropped(ctx, reasonDeadLetterRefused, 1)
+			e.met.dropped(ctx, reasonDeadLetterRefused, m.count())
 			e.logger.Error("Redis refused a failure's stream and its dead-letter stream; the record is dropped",
 				zap.String("key", m.key), zap.String("dead_letter_stream", m.deadLetter),
 				zap.String("error", e.tr.safeErr(refusedErr[j])), zap.String("dead_letter_error", e.tr.safeErr(m.err)))
@@ -165,7 +170,7 @@ func (e *redisExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 			if cls.unhealthy() && !worst.unhealthy() {
 				worst, worstErr = cls, m.err
 			}
-			retry = append(retry, m.rec)
+			retry = m.records(retry)
 			if retryErr == nil {
 				retryErr = m.err
 			}
@@ -180,13 +185,18 @@ func (e *redisExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		return nil
 	}
 	e.met.failed(ctx, int64(len(retry)))
-	err := fmt.Errorf("redisrouter: %d of %d records not delivered: %s", len(retry), len(msgs), e.tr.safeErr(retryErr))
+	err := fmt.Errorf("redisrouter: %d of %d records not delivered: %s", len(retry), records, e.tr.safeErr(retryErr))
 	// Only the failed records go back to exporterhelper, so a retry does not
-	// duplicate what already landed.
+	// duplicate what already landed: all the records of each incident that
+	// failed (grouped again on the retry, they make the same incident with
+	// the same event id), none of an incident that landed.
+	sortRefs(retry)
 	return consumererror.NewLogs(err, subsetLogs(ld, retry))
 }
 
-// plan turns records into messages, in record order, in buf's buffers:
+// plan turns records into messages, in record order, in buf's buffers
+// (with failures.incident, the failures' incidents follow the progress
+// messages, in the order of their first records):
 // comfy.class says what each record is; progress older than max_age and
 // progress the throttle holds back are dropped; anything that is neither
 // progress nor failure was not routed here and is dropped too (the routing
@@ -198,6 +208,7 @@ func (e *redisExporter) plan(ctx context.Context, ld plog.Logs, now time.Time, b
 		buf.msgs = make([]message, 0, n)
 	}
 	msgs := buf.msgs[:0]
+	buf.refs = buf.refs[:0]
 	var latest map[string]int // throttle key -> index in msgs of the latest state
 	rc := buf.rc(e.mapper)
 	arena := buf.arena[:0]
@@ -246,6 +257,11 @@ func (e *redisExporter) plan(ctx context.Context, ld plog.Logs, now time.Time, b
 					}
 					msgs = append(msgs, m)
 				case ClassFailure:
+					if e.mapper.grouper != nil {
+						// Mapped per incident once all are known (incidents.go).
+						buf.refs = append(buf.refs, ref)
+						continue
+					}
 					var m message
 					m, buf.failures = rc.failure(now, buf.failures)
 					m.rec = ref
@@ -266,6 +282,9 @@ func (e *redisExporter) plan(ctx context.Context, ld plog.Logs, now time.Time, b
 		clear(msgs[len(kept):]) // so that clearing buf.msgs before pooling is enough
 		msgs = kept
 	}
+	if len(buf.refs) > 0 {
+		msgs = e.planIncidents(ld, buf.refs, now, buf, msgs)
+	}
 	// Back to buf, so the (possibly grown) buffers are pooled.
 	buf.msgs, buf.arena = msgs, arena
 	e.met.dropped(ctx, reasonStale, stale)
@@ -285,6 +304,8 @@ type batchBuffers struct {
 	args     []any
 	cmds     []redis.Cmder
 	failures []payload.Failure
+	refs     []recordRef // failure records awaiting grouping
+	members  []recordRef // the incidents' members, one slab
 	ctx      *recordContext
 }
 
@@ -308,7 +329,7 @@ var batchPool = sync.Pool{New: func() any { return new(batchBuffers) }}
 func getBatchBuffers() *batchBuffers { return batchPool.Get().(*batchBuffers) }
 
 func putBatchBuffers(b *batchBuffers) {
-	if cap(b.arena) > maxPooledArena || cap(b.msgs) > maxPooledRecords {
+	if cap(b.arena) > maxPooledArena || cap(b.msgs) > maxPooledRecords || cap(b.refs) > maxPooledRecords {
 		return
 	}
 	// Drop references (payloads, strings, records) before pooling.
@@ -316,6 +337,7 @@ func putBatchBuffers(b *batchBuffers) {
 	clear(b.args)
 	clear(b.failures)
 	b.msgs, b.arena, b.args, b.failures = b.msgs[:0], b.arena[:0], b.args[:0], b.failures[:0]
+	b.refs, b.members = b.refs[:0], b.members[:0]
 	if b.ctx != nil {
 		b.ctx.lr, b.ctx.scope, b.ctx.res, b.ctx.digestOf = plog.LogRecord{}, pcommon.Map{}, pcommon.Map{}, pcommon.Map{}
 		// The next batch starts afresh: its records are not this batch's.

@@ -19,12 +19,16 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/comfy-sidecar/otelcol-comfy/exporter/redisrouterexporter/incident"
 	"github.com/comfy-sidecar/otelcol-comfy/exporter/redisrouterexporter/payload"
 )
 
 // message is what one record becomes: one PUBLISH or one XADD.
 type message struct {
-	rec      recordRef
+	rec recordRef
+	// members: the records of an incident (failures.incident), rec being
+	// the first; nil when the message stands for rec alone.
+	members  []recordRef
 	progress bool
 	key      string
 	keyArg   any        // key boxed once per distinct key (see recordContext.key)
@@ -62,6 +66,9 @@ type mapper struct {
 	// without one goes to the fallback stream.
 	streamNeedsJob bool
 	noJob          map[string]bool // lower-cased failures.no_job_ids
+	// grouper groups a push's failures into incidents; nil when
+	// failures.incident is off.
+	grouper *incident.Grouper
 
 	// Placeholders by index (built-ins first) and, per attribute name, what
 	// it means to the exporter (class, a comfypattern field, placeholders it
@@ -93,6 +100,7 @@ func newMapper(cfg *Config) (*mapper, error) {
 	for _, id := range cfg.Failures.NoJobIDs {
 		m.noJob[strings.ToLower(strings.TrimSpace(id))] = true
 	}
+	m.grouper = newGrouper(cfg)
 	m.indexPlaceholders()
 	for _, t := range []*keyTemplate{m.channel, m.stream, m.fallback, m.deadLetter} {
 		t.phIdx = make([]int, len(t.phs))

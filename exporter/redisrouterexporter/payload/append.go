@@ -337,6 +337,7 @@ func (f *Failure) AppendFields(dst []any) []any {
 	opt(FieldHumanReadableMessage, &f.HumanReadableMessage)
 	opt(FieldCallToAction, &f.CallToAction)
 	opt(FieldPatternMatched, &f.PatternMatched)
+	opt(FieldIncidentLines, &f.IncidentLines)
 	opt(FieldOriginalKey, &f.OriginalKey)
 	opt(FieldError, &f.Error)
 	return dst

@@ -91,10 +91,18 @@ func TestAppendFieldsMatchesFields(t *testing.T) {
 			ExceptionMessage: "M", Severity: "ERROR", ServiceName: "s", Instance: "gpu0", WorkflowID: "w",
 			TraceID: "tr", SpanID: "sp", Rule: "r"},
 		{MachineID: "m", Message: "x", Instance: "gpu1"},
+		// Every field set: MaxFailureFields bounds this one.
+		{EventID: "e", Timestamp: "t", MachineID: "m", JobID: "j", Message: "msg", Kind: "oom", ExceptionType: "T",
+			ExceptionMessage: "M", Severity: "ERROR", ServiceName: "s", Instance: "gpu0", WorkflowID: "w",
+			TraceID: "tr", SpanID: "sp", Rule: "r", Retry: "true", HumanReadableMessage: "h", CallToAction: "c",
+			PatternMatched: "p", IncidentLines: "3", OriginalKey: "k", Error: "err"},
 	} {
 		var got []string
 		args := f.AppendFields([]any{"prefix"})
 		assert.LessOrEqual(t, len(args)-1, MaxFailureFields)
+		if f.Error != "" {
+			assert.Equal(t, MaxFailureFields, len(args)-1, "MaxFailureFields is the count with every field set")
+		}
 		for _, a := range args[1:] {
 			switch v := a.(type) {
 			case string:

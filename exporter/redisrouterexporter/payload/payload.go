@@ -123,6 +123,11 @@ type Failure struct {
 	CallToAction         string
 	PatternMatched       string
 
+	// IncidentLines is the number of records the entry stands for (a
+	// banner, its traceback and its detail lines become one entry), as a
+	// decimal string; empty when incident grouping is off.
+	IncidentLines string
+
 	// Dead-letter entries only: the stream Redis refused and its error.
 	OriginalKey string
 	Error       string
@@ -152,14 +157,15 @@ const (
 	FieldHumanReadableMessage = "human_readable_message"
 	FieldCallToAction         = "call_to_action"
 	FieldPatternMatched       = "pattern_matched"
+	FieldIncidentLines        = "incident_lines"
 
 	FieldOriginalKey = "original_key"
 	FieldError       = "error"
 )
 
-// MaxFailureFields is the most arguments AppendFields appends: 23 field
+// MaxFailureFields is the most arguments AppendFields appends: 24 field
 // names and their values.
-const MaxFailureFields = 46
+const MaxFailureFields = 48
 
 // Fields returns the XADD field/value pairs in a fixed order (the one
 // AppendFields defines). Empty optional fields are left out; the contract
@@ -202,6 +208,6 @@ func FailureFromFields(m map[string]any) *Failure {
 		Severity: s(FieldSeverity), ServiceName: s(FieldServiceName), Instance: s(FieldInstance),
 		WorkflowID: s(FieldWorkflowID), TraceID: s(FieldTraceID), SpanID: s(FieldSpanID), Rule: s(FieldRule),
 		Retry: s(FieldRetry), HumanReadableMessage: s(FieldHumanReadableMessage), CallToAction: s(FieldCallToAction),
-		PatternMatched: s(FieldPatternMatched), OriginalKey: s(FieldOriginalKey), Error: s(FieldError),
+		PatternMatched: s(FieldPatternMatched), IncidentLines: s(FieldIncidentLines), OriginalKey: s(FieldOriginalKey), Error: s(FieldError),
 	}
 }
