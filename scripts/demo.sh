@@ -7,8 +7,12 @@
 #   the sidecar    bin/otelcol-comfy with configs/sidecar.yaml, the production
 #                  config + configs/backend/collector.yaml, pointed at the stand-in
 #   gpu0           a real ComfyUI session from $CORPUS_DIR/sessions replayed
-#                  into comfyui-gpu0-out.log at a lifelike pace (tqdm bars
-#                  redrawn state by state with `\r`, tracebacks, ...)
+#                  as the platform runs ComfyUI: BOTH sources at once. Every
+#                  line goes to output-gpu0.log at a lifelike pace (tqdm bars
+#                  redrawn state by state with `\r`, tracebacks, ...), and every
+#                  logged line (not tqdm) also over OTLP, batched like the SDK,
+#                  with emerge.job_id (`unknown` between jobs); the job worker's
+#                  hash worker:<machine>-worker-comfyui-0 says which job runs
 #   gpu1           ComfyUI's OpenTelemetry SDK, played by curl over OTLP/HTTP:
 #                  two jobs with job.id / emerge.* attributes, one ends in OOM
 #
@@ -122,7 +126,8 @@ say "Dash0 stand-in: OTLP gRPC on 127.0.0.1:$STANDIN_PORT -> $STANDIN_FILE"
 # ---------------------------------------------------------------- the sidecar
 LOGDIR=$WORK/comfyui-logs
 mkdir -p "$LOGDIR"
-GPU0_LOG=$LOGDIR/comfyui-gpu0-out.log
+# The machine service's layout: stdout and stderr together in output-gpu0.log.
+GPU0_LOG=$LOGDIR/output-gpu0.log
 : >"$GPU0_LOG"
 HEALTH_PORT=$(free_port)
 METRICS_PORT=$(free_port)
@@ -133,7 +138,9 @@ OTLP_HTTP_PORT=$(free_port)
   # itself is TLS only, and the production config has no insecure switch).
   export MACHINE_ID TELEMETRY_TARGET=collector
   export OTEL_COLLECTOR_ENDPOINT=127.0.0.1:$STANDIN_PORT
-  export COMFYUI_LOG_DIR=$LOGDIR OTELCOL_STORAGE_DIR=$WORK/state
+  export COMFYUI_LOG_DIR=$LOGDIR COMFYUI_OUTPUT_LOG_DIR=$LOGDIR OTELCOL_STORAGE_DIR=$WORK/state
+  # Job context from the worker's state in Redis (the demo plays the worker).
+  export WORKER_STATE_ENABLED=true
   export OTLP_GRPC_ENDPOINT=127.0.0.1:$OTLP_GRPC_PORT OTLP_HTTP_ENDPOINT=127.0.0.1:$OTLP_HTTP_PORT
   export OTELCOL_HEALTH_CHECK_ENDPOINT=127.0.0.1:$HEALTH_PORT
   export OTELCOL_METRICS_HOST=127.0.0.1 OTELCOL_METRICS_PORT=$METRICS_PORT
@@ -155,7 +162,7 @@ done
 healthy || die "the sidecar is not healthy after 30s (see $WORK/sidecar.log)"
 say "sidecar: configs/sidecar.yaml, machine.id=$MACHINE_ID, TELEMETRY_TARGET=collector -> stand-in"
 say "         health http://127.0.0.1:$HEALTH_PORT/status?verbose  metrics http://127.0.0.1:$METRICS_PORT/metrics"
-say "         tailing $LOGDIR/comfyui-*-{out,error}.log, OTLP/HTTP on 127.0.0.1:$OTLP_HTTP_PORT"
+say "         tailing $LOGDIR/output-gpu*.log and comfyui-*-{out,error}.log, OTLP/HTTP on 127.0.0.1:$OTLP_HTTP_PORT"
 
 # ---------------------------------------------------------------- watchers
 # Counting subscriber: the authoritative progress count for the summary.
@@ -214,6 +221,35 @@ torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.50 GiB. GPU 0 ha
   otlp_log $job $wf INFO "Prompt executed in 3.02 seconds"
 }
 
+# ---------------------------------------------------------------- gpu0: its SDK and its worker
+# ComfyUI's logging records for gpu0, batched like the SDK's batch processor:
+# one JSON record per logged line, posted together every ~40 lines and at
+# each job boundary.
+GPU0_BATCH=$WORK/gpu0-otlp.batch
+GPU0_JOB=unknown
+GPU0_JOBS=0
+: >"$GPU0_BATCH"
+json_str() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g' | sed 's/\x1b/\\u001b/g' | tr -d '\r' | awk 'BEGIN{ORS="\\n"} {print}' | sed 's/\\n$//'; }
+gpu0_otlp_add() { # gpu0_otlp_add BODY
+  [ -s "$GPU0_BATCH" ] && printf ',' >>"$GPU0_BATCH"
+  printf '{"timeUnixNano":"%s","observedTimeUnixNano":"%s","severityText":"INFO","body":{"stringValue":"%s"},"attributes":[{"key":"emerge.job_id","value":{"stringValue":"%s"}},{"key":"emerge.workflow_id","value":{"stringValue":"%s"}}]}' \
+    "$(now_ns)" "$(now_ns)" "$(json_str "$1")" "$GPU0_JOB" "${GPU0_JOB/job/wf}" >>"$GPU0_BATCH"
+}
+gpu0_otlp_flush() {
+  [ $HAVE_CURL = 1 ] && [ -s "$GPU0_BATCH" ] || return 0
+  { printf '{"resourceLogs":[{"resource":{"attributes":['
+    printf '{"key":"service.name","value":{"stringValue":"comfyui"}},{"key":"service.namespace","value":{"stringValue":"emerge"}},'
+    printf '{"key":"machine.id","value":{"stringValue":"%s"}},{"key":"service.instance.id","value":{"stringValue":"gpu0"}},' "$MACHINE_ID"
+    printf '{"key":"comfy.instance","value":{"stringValue":"gpu0"}},{"key":"worker.id","value":{"stringValue":"%s-worker-comfyui-0"}}]},' "$MACHINE_ID"
+    printf '"scopeLogs":[{"scope":{"name":"comfyui"},"logRecords":['; cat "$GPU0_BATCH"; printf ']}]}]}'; } |
+    curl -fsS -o /dev/null -X POST "http://127.0.0.1:$OTLP_HTTP_PORT/v1/logs" -H 'Content-Type: application/json' -d @- || say "gpu0 OTLP post failed"
+  : >"$GPU0_BATCH"
+}
+gpu0_worker() { # gpu0_worker STATUS JOB: what the platform's job worker writes
+  "${REDIS[@]}" hset "worker:$MACHINE_ID-worker-comfyui-0" status "$1" current_job_id "$2" last_status_change "$(date -u +%FT%T.%3NZ)" >/dev/null
+  "${REDIS[@]}" publish worker_status "{\"worker_id\":\"$MACHINE_ID-worker-comfyui-0\",\"new_status\":\"$1\",\"current_job_id\":\"$2\"}" >/dev/null
+}
+
 # ---------------------------------------------------------------- gpu0: the session
 LINES=$(wc -l <"$SESSION")
 # tqdm redraws: a `\r` followed by more text (not the `\r` of a CRLF).
@@ -229,8 +265,18 @@ replay() {
   local line rest first part i n
   mapfile -t lines <"$SESSION"
   n=${#lines[@]}
+  local logged="" clean
+  gpu0_worker idle ""
   for ((i = 0; i < n; i++)); do
     line=${lines[i]}
+    clean=${line%$'\r'}
+    # A job starts: the worker takes it before ComfyUI logs `got prompt`.
+    if [[ $clean == *"got prompt"* ]]; then
+      gpu0_otlp_flush
+      GPU0_JOBS=$((GPU0_JOBS + 1))
+      GPU0_JOB=demo-gpu0-job-$GPU0_JOBS
+      gpu0_worker busy "$GPU0_JOB"
+    fi
     first=${line%%$'\r'*}
     printf '%s' "$first" >>"$GPU0_LOG"
     rest=${line#"$first"}
@@ -242,12 +288,29 @@ replay() {
       rest=${rest#"$part"}
     done
     printf '\n' >>"$GPU0_LOG"
+    # The same line as a logging record, unless it is a tqdm bar (those
+    # never pass through Python logging). A traceback is one record.
+    if [[ $line != *$'\r'?* && -n ${clean// /} ]]; then
+      logged+=${logged:+$'\n'}$clean
+      if ! [[ ${lines[i + 1]:-} =~ $CONTINUATION ]]; then
+        gpu0_otlp_add "$logged"
+        logged=""
+      fi
+    fi
+    if [[ $clean == *"Prompt executed in"* || $clean == *"Processing interrupted"* ]]; then
+      GPU0_JOB=unknown
+      gpu0_otlp_flush
+      gpu0_worker idle ""
+    fi
+    (((i + 1) % 40 == 0)) && gpu0_otlp_flush
     (((i + 1) % 250 == 0)) && say "gpu0: replayed $((i + 1))/$n lines"
     # Python writes a traceback (or a validation report) in one burst: no
     # pause before a line that continues the previous one.
     [[ ${lines[i + 1]:-} =~ $CONTINUATION ]] || sleep "$LINE_DELAY"
   done
-  say "gpu0: replayed $n/$n lines"
+  [ -n "$logged" ] && gpu0_otlp_add "$logged"
+  gpu0_otlp_flush
+  say "gpu0: replayed $n/$n lines ($GPU0_JOBS jobs, file and OTLP)"
 }
 
 echo
@@ -276,10 +339,13 @@ AT_DASH0=$(count '"body":{' "$STANDIN_FILE")
 PROGRESS_MSGS=$(grep -c '^"pmessage"' "$WORK/pubsub.csv" || true)
 STREAM_LINES=""
 FAILURE_ENTRIES=0
+JOB_ENTRIES=0
+JOB_STREAMS=0
 while read -r key; do
   [ -n "$key" ] || continue
   n=$("${REDIS[@]}" xlen "$key")
   FAILURE_ENTRIES=$((FAILURE_ENTRIES + n))
+  if [[ $key == job:events:* ]]; then JOB_ENTRIES=$((JOB_ENTRIES + n)); JOB_STREAMS=$((JOB_STREAMS + 1)); continue; fi
   STREAM_LINES+=$(printf '\n      %-40s %s entries' "$key" "$n")
 done < <(
   "${REDIS[@]}" --scan --pattern 'job:events:*'
@@ -293,7 +359,8 @@ bold "== Count per tier (${ELAPSED}s) =="
 printf '  1. Dash0 (stand-in)    %5d records   (%d progress, %d failure, %d other)\n' \
   "$AT_DASH0" "$(class_count progress)" "$(class_count failure)" "$(class_count other)"
 printf '  2. Redis Pub/Sub       %5d progress messages on machine:%s:progress\n' "$PROGRESS_MSGS" "$MACHINE_ID"
-printf '  3. Redis Streams       %5d failure entries%s\n' "$FAILURE_ENTRIES" "$STREAM_LINES"
+printf '  3. Redis Streams       %5d failure entries: %d in %d job streams (job:events:*), %d without a job%s\n' \
+  "$FAILURE_ENTRIES" "$JOB_ENTRIES" "$JOB_STREAMS" "$((FAILURE_ENTRIES - JOB_ENTRIES))" "$STREAM_LINES"
 if [ -n "$METRICS" ]; then
   printf '  sidecar self-metrics: %s records sent to Dash0, %s export failures\n' \
     "$(metric otelcol_exporter_sent_log_records otlp_grpc/collector)" \
