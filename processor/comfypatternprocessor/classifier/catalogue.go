@@ -311,8 +311,8 @@ type compiledCatalogue struct {
 	causes    []RootCause
 	pairSlot  *[1 << 16]uint16 // two first bytes -> index in pairLits (0 = none)
 	pairLits  [][]litEntry     // literals by their first two bytes (rest without those)
-	pair      [1 << 10]uint64 // bit b<<8|next: a literal starts with these two bytes
-	single    [256]ruleMask   // one-byte literals ('/', '%', '#')
+	pair      [1 << 10]uint64  // bit b<<8|next: a literal starts with these two bytes
+	single    [256]ruleMask    // one-byte literals ('/', '%', '#')
 	hasSingle [256]bool
 	always    ruleMask // rules without literals: candidates on every line
 	afterMask ruleMask // continuation rules
