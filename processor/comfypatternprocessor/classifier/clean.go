@@ -27,33 +27,43 @@ var scratchPool = sync.Pool{New: func() any { return &scratch{buf: make([]byte, 
 
 // needsRebuild reports whether text needs more than prefix trimming.
 func needsRebuild(text string) bool {
-	for i := 0; i < len(text); i++ {
-		if !rebuildByte[text[i]] {
-			continue
+	// IndexByte is vectorised: a few calls beat one byte loop.
+	if strings.IndexByte(text, '\n') >= 0 || strings.IndexByte(text, '\r') >= 0 || strings.IndexByte(text, '\x1b') >= 0 {
+		return true
+	}
+	for off := 1; off < len(text); {
+		j := strings.IndexByte(text[off:], '[')
+		if j < 0 {
+			break
 		}
-		switch text[i] {
-		case '\x1b', '\r', '\n':
+		if timestampLen(text[off+j:]) > 0 {
 			return true
-		case '[':
-			if i > 0 && timestampLen(text[i:]) > 0 {
-				return true
-			}
-		case ']':
-			if gluedAfterBar(text, i) {
-				return true
-			}
-		case 'T':
-			// an ISO timestamp glued to the text before it: "25/922025-07-29T04:11:00"
-			if i > 10 && timestampLen(text[i-10:]) > 0 {
-				return true
-			}
 		}
+		off += j + 1
+	}
+	for off := 0; off < len(text); {
+		j := strings.IndexByte(text[off:], ']')
+		if j < 0 {
+			break
+		}
+		if gluedAfterBar(text, off+j) {
+			return true
+		}
+		off += j + 1
+	}
+	// an ISO timestamp glued to the text before it: "25/922025-07-29T04:11:00"
+	for off := 11; off < len(text); {
+		j := strings.IndexByte(text[off:], 'T')
+		if j < 0 {
+			break
+		}
+		if timestampLen(text[off+j-10:]) > 0 {
+			return true
+		}
+		off += j + 1
 	}
 	return false
 }
-
-// rebuildByte marks the bytes needsRebuild looks at.
-var rebuildByte = [256]bool{'\x1b': true, '\r': true, '\n': true, '[': true, ']': true, 'T': true}
 
 // clean returns the cleaned text. When it had to build the text, the result
 // aliases s.buf and is only valid until s is reused.
