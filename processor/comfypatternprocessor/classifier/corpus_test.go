@@ -126,8 +126,8 @@ func TestCorpusQuality(t *testing.T) {
 	counts := float64(s.countsRight) / float64(s.withCounts)
 	t.Logf("agreement %d/%d = %.1f%%, missed failures %d, current/total right %d/%d = %.1f%%",
 		s.agree, s.total, 100*agreement, s.missedFailures, s.countsRight, s.withCounts, 100*counts)
-	if agreement < 0.97 {
-		t.Errorf("label agreement %.1f%% < 97%%", 100*agreement)
+	if agreement < 0.99 {
+		t.Errorf("label agreement %.1f%% < 99%%", 100*agreement)
 	}
 	if s.missedFailures > 1 {
 		t.Errorf("missed %d failures (max 1)", s.missedFailures)
