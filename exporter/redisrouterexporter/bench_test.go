@@ -208,3 +208,49 @@ func BenchmarkPlan(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIncidents is the failures tier's planning at a batch of 1000
+// failure records shaped as ComfyUI writes them (200 out-of-memory
+// incidents of 5 records: banner, traceback, two detail lines, ComfyUI's
+// reaction; 4 instances, 50 jobs), with failures.incident on and off, and
+// the grouping alone (incident.Grouper.Group). ns/record is per failure
+// record; the difference between on and off is what grouping costs.
+func BenchmarkIncidents(b *testing.B) {
+	const incidents = 200
+	base := time.Now()
+	var lines []line
+	for i := range incidents {
+		lines = append(lines, oomIncident(fmt.Sprintf("gpu%d", i%4), fmt.Sprintf("bench-job-%d", i%50), time.Duration(i)*10*time.Millisecond)...)
+	}
+	ld := incidentLogs("bench-machine", base, false, lines...)
+	n := ld.LogRecordCount()
+	for _, on := range []bool{true, false} {
+		b.Run(fmt.Sprintf("plan/incident=%v", on), func(b *testing.B) {
+			cfg := comfyConfig(nil)
+			cfg.Failures.Incident.Enabled = on
+			e, err := newRedisExporter(cfg, exporterSettingsForBench())
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				buf := getBatchBuffers()
+				e.plan(context.Background(), ld, time.Now(), buf)
+				putBatchBuffers(buf)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
+		})
+	}
+	b.Run("group", func(b *testing.B) {
+		g := newGrouper(comfyConfig(nil))
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if got := len(g.Group(ld)); got != incidents {
+				b.Fatalf("%d incidents, want %d", got, incidents)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
+	})
+}

@@ -83,7 +83,7 @@ func (e *redisExporter) planIncidents(ld plog.Logs, refs []recordRef, now time.T
 		buf.members = make([]recordRef, 0, len(refs))
 	}
 	slab := buf.members[:0]
-	rc := buf.rc(e.mapper)
+	cur := &cursor{rc: buf.rc(e.mapper), ld: ld, rl: -1, sl: -1}
 	for i := range incs {
 		in := &incs[i]
 		start := len(slab)
@@ -93,20 +93,35 @@ func (e *redisExporter) planIncidents(ld plog.Logs, refs []recordRef, now time.T
 		members := slab[start:len(slab):len(slab)]
 		root := refs[base[in.Root.Resource][in.Root.Scope]+in.Root.Record]
 		var m message
-		m, buf.failures = rc.incident(ld, in, members, root, now, buf.failures)
+		m, buf.failures = cur.incident(in, members, root, now, buf.failures)
 		msgs = append(msgs, m)
 	}
 	buf.members = slab
 	return msgs
 }
 
-// at points rc at the record r of ld.
-func (rc *recordContext) at(ld plog.Logs, r recordRef) {
-	rl := ld.ResourceLogs().At(r.rl)
-	rc.setResource(rl.Resource().Attributes())
+// cursor moves a record context over the records of ld, reading a
+// resource and a scope again only when the record is under another one.
+type cursor struct {
+	rc     *recordContext
+	ld     plog.Logs
+	rl, sl int // where rc's resource and scope are from; -1: nowhere yet
+}
+
+// at points the record context at the record r.
+func (c *cursor) at(r recordRef) *recordContext {
+	rl := c.ld.ResourceLogs().At(r.rl)
+	if r.rl != c.rl {
+		c.rc.setResource(rl.Resource().Attributes())
+		c.rl, c.sl = r.rl, -1
+	}
 	sl := rl.ScopeLogs().At(r.sl)
-	rc.setScope(sl.Scope().Attributes())
-	rc.reset(sl.LogRecords().At(r.lr))
+	if r.sl != c.sl {
+		c.rc.setScope(sl.Scope().Attributes())
+		c.sl = r.sl
+	}
+	c.rc.reset(sl.LogRecords().At(r.lr))
+	return c.rc
 }
 
 // incident maps an incident to one XADD. The first member is its identity:
@@ -117,8 +132,8 @@ func (rc *recordContext) at(ld plog.Logs, r recordRef) {
 // taken from the first member that has it. The job is the first member's
 // that has one: a detail line read before its job was known still goes to
 // the job's stream with its banner.
-func (rc *recordContext) incident(ld plog.Logs, in *incident.Incident, members []recordRef, root recordRef, now time.Time, failures []payload.Failure) (message, []payload.Failure) {
-	rc.at(ld, members[0])
+func (c *cursor) incident(in *incident.Incident, members []recordRef, root recordRef, now time.Time, failures []payload.Failure) (message, []payload.Failure) {
+	rc := c.at(members[0])
 	msg, failures := rc.failure(now, failures)
 	msg.rec = members[0]
 	f := &failures[len(failures)-1]
@@ -134,8 +149,7 @@ func (rc *recordContext) incident(ld plog.Logs, in *incident.Incident, members [
 		f.Kind = in.Kind
 	}
 	if root != members[0] {
-		rc.at(ld, root)
-		a := &rc.a
+		a := &c.at(root).a
 		f.ExceptionType, f.ExceptionMessage = a.exceptionType, a.exceptionMsg
 		f.Retry = a.retry
 		f.HumanReadableMessage, f.CallToAction = a.humanMessage, a.callToAction
@@ -150,7 +164,7 @@ func (rc *recordContext) incident(ld plog.Logs, in *incident.Incident, members [
 		if !missing() {
 			break
 		}
-		rc.at(ld, r)
+		c.at(r)
 		a := &rc.a
 		if f.ExceptionType == "" && f.ExceptionMessage == "" {
 			f.ExceptionType, f.ExceptionMessage = a.exceptionType, a.exceptionMsg
