@@ -49,8 +49,8 @@ func TestRulesListsTheCatalogue(t *testing.T) {
 
 func TestClassifyJudgesInOrderAsOneSource(t *testing.T) {
 	in := `{"src": "https://example.com/a.log#L1", "text": "Traceback (most recent call last):"}
-{"src": "https://example.com/a.log#L2", "text": "    result = func(x)"}
-{"src": "https://example.com/b.log#L2", "text": "    result = func(x)"}
+{"src": "https://example.com/a.log#L2", "text": "        pre_execute_cb=pre_execute_cb)"}
+{"src": "https://example.com/b.log#L2", "text": "        pre_execute_cb=pre_execute_cb)"}
 {"source": "s", "text": "RuntimeError: CUDA error: device-side assert triggered"}
 {"source": "s", "text": "Press any key to continue . . ."}
 `
