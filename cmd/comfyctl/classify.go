@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.opentelemetry.io/collector/confmap"
@@ -47,7 +48,9 @@ The input is read in order as the output of one source: a record is judged
 with the records before it (a traceback's source lines, an OOM's details,
 "Press any key" after a death continue the failure before them, and get
 "continues": true). A JSONL record may name its source ("source", else
-"src" without its #fragment); records of different sources do not mix.
+"src" without its #fragment); records of different sources do not mix, and
+when src names lines (#L12, #L12-L20) a record is judged with the one
+before it only when it starts on the next line.
 
   --input lines   one record per line (default); CRLF line ends are tolerated
   --input jsonl   one JSON object per line; its "text" string is one record
@@ -141,9 +144,19 @@ func classifyMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		bad      int
 	)
 	tracker := classifier.NewTracker(0, 0, 0)
-	emit := func(text, src string) {
+	lastLine := map[string]int{}
+	emit := func(text, src string, lines lineRange) {
 		var res classifier.Result
-		c.ClassifyRecord(&classifier.Record{Text: text}, tracker.State(src, 0), &res)
+		st := tracker.State(src, 0)
+		if lines.ok {
+			// A record judged with the one before it only when it is the
+			// next line of the same file (a sample of lines is not a log).
+			if prev, seen := lastLine[src]; seen && lines.start != prev+1 {
+				st.Reset()
+			}
+			lastLine[src] = lines.end
+		}
+		c.ClassifyRecord(&classifier.Record{Text: text}, st, &res)
 		records++
 		perClass[string(res.Class)]++
 		if k := kindOfResult(&res); k != "" {
@@ -162,18 +175,18 @@ func classifyMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 			line = strings.TrimSuffix(line, "\r")
 			switch *input {
 			case "lines":
-				emit(line, "")
+				emit(line, "", lineRange{})
 			case "jsonl":
 				if strings.TrimSpace(line) == "" {
 					break
 				}
-				text, src, perr := jsonlText(line)
+				text, src, lines, perr := jsonlText(line)
 				if perr != nil {
 					bad++
 					fmt.Fprintf(stderr, "comfyctl classify: stdin line %d: %v\n", lineNo, perr)
 					break
 				}
-				emit(text, src)
+				emit(text, src, lines)
 			}
 		}
 		if err == io.EOF {
@@ -196,29 +209,62 @@ func classifyMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	return 0
 }
 
+// lineRange is the lines of a file a JSONL record came from (from a "#L12"
+// or "#L12-L20" fragment of its src).
+type lineRange struct {
+	start, end int
+	ok         bool
+}
+
 // jsonlText returns a JSONL record's text and its source: "source", else
-// "src" without its #fragment (the lines of one file), else "".
-func jsonlText(line string) (text, source string, err error) {
+// "src" without its #fragment (the lines of one file), else "", plus the
+// line range the src fragment names.
+func jsonlText(line string) (text, source string, lines lineRange, err error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(line), &obj); err != nil {
-		return "", "", fmt.Errorf("not a JSON object: %v", err)
+		return "", "", lineRange{}, fmt.Errorf("not a JSON object: %v", err)
 	}
 	raw, ok := obj["text"]
 	if !ok {
-		return "", "", errors.New(`no "text" field`)
+		return "", "", lineRange{}, errors.New(`no "text" field`)
 	}
 	if err := json.Unmarshal(raw, &text); err != nil {
-		return "", "", fmt.Errorf(`"text" is not a string: %s`, clipForError(string(raw), 40))
+		return "", "", lineRange{}, fmt.Errorf(`"text" is not a string: %s`, clipForError(string(raw), 40))
 	}
-	for _, k := range []string{"source", "src"} {
-		if v, ok := obj[k]; ok && json.Unmarshal(v, &source) == nil && source != "" {
-			if k == "src" {
-				source, _, _ = strings.Cut(source, "#")
-			}
-			break
+	var src string
+	if v, ok := obj["src"]; ok {
+		_ = json.Unmarshal(v, &src)
+	}
+	file, frag, _ := strings.Cut(src, "#")
+	lines = parseLineFragment(frag)
+	if v, ok := obj["source"]; ok && json.Unmarshal(v, &source) == nil && source != "" {
+		return text, source, lines, nil
+	}
+	return text, file, lines, nil
+}
+
+// parseLineFragment reads GitHub's "L12" / "L12-L20" line anchors.
+func parseLineFragment(frag string) lineRange {
+	a, b, ranged := strings.Cut(frag, "-")
+	num := func(s string) (int, bool) {
+		s, ok := strings.CutPrefix(s, "L")
+		if !ok {
+			return 0, false
+		}
+		n, err := strconv.Atoi(s)
+		return n, err == nil
+	}
+	start, ok := num(a)
+	if !ok {
+		return lineRange{}
+	}
+	end := start
+	if ranged {
+		if end, ok = num(b); !ok {
+			return lineRange{}
 		}
 	}
-	return text, source, nil
+	return lineRange{start: start, end: end, ok: true}
 }
 
 func clipForError(s string, n int) string {

@@ -80,3 +80,29 @@ func TestClassifyJudgesInOrderAsOneSource(t *testing.T) {
 		t.Errorf("OOM detail line: %v", vs[1])
 	}
 }
+
+func TestClassifyContextNeedsTheNextLine(t *testing.T) {
+	// src names lines: a record continues the one before it only when it
+	// starts on the next line of the same file.
+	in := `{"src": "https://example.com/a.log#L10", "text": "Traceback (most recent call last):"}
+{"src": "https://example.com/a.log#L11", "text": "        pre_execute_cb=pre_execute_cb)"}
+{"src": "https://example.com/a.log#L12-L14", "text": "RuntimeError: boom"}
+{"src": "https://example.com/a.log#L40", "text": "        pre_execute_cb=pre_execute_cb)"}
+`
+	out, stderr, code := runClassifyTest(t, in, "--input", "jsonl")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var classes []string
+	for _, v := range decodeVerdicts(t, out) {
+		classes = append(classes, v["class"].(string))
+	}
+	if got := strings.Join(classes, ","); got != "failure,failure,failure,other" {
+		t.Errorf("classes %s, want failure,failure,failure,other", got)
+	}
+	for frag, want := range map[string]lineRange{"L12": {12, 12, true}, "L12-L20": {12, 20, true}, "": {}, "readme": {}, "L1-x": {}} {
+		if got := parseLineFragment(frag); got != want {
+			t.Errorf("parseLineFragment(%q) = %+v, want %+v", frag, got, want)
+		}
+	}
+}

@@ -69,6 +69,9 @@ type Result struct {
 
 	starts bool // the deciding rule begins a new failure
 	noise  bool // known noise that carries a traceback (Exception ignored in …)
+	// the deciding rule's own kind ("" for a continuation rule), before
+	// the root cause refined it
+	ruleKind string
 }
 
 // Record is one log record with the signals beyond its body.
@@ -224,9 +227,10 @@ func (c *Classifier) ClassifyRecord(rec *Record, st *SourceState, res *Result) {
 			scratchPool.Put(s)
 		}
 	}
-	if res.Class == ClassFailure && ctx.prevNoise != "" && !res.starts {
+	if res.Class == ClassFailure && ctx.prevNoise != "" && !res.starts && (res.ruleKind == "exception" || res.ruleKind == "") {
 		// The traceback of known noise ("Exception in callback …") printed
-		// line by line: its lines are noise too.
+		// line by line: its lines are noise too (only traceback parts: an
+		// import failure after it is a failure of its own).
 		*res = Result{Class: ClassOther, Rule: ctx.prevNoise, noise: true}
 	}
 	if res.Class == ClassFailure {
@@ -532,7 +536,7 @@ func (c *Classifier) builtin(text string, rec *Record, ctx *context, out *Result
 		if out.FailureKind == "" {
 			out.FailureKind = ctx.kindOr("exception")
 		}
-		out.starts = failRule.starts
+		out.starts, out.ruleKind = failRule.starts, failRule.kind
 		out.Message = strings.TrimSpace(text)
 		c.failureDetails(text, out, true)
 		if rec != nil && rec.HasException {

@@ -20,6 +20,13 @@ type SourceState struct {
 	used        uint64
 }
 
+// Reset forgets the source's history: the next record starts afresh (e.g.
+// it is not the line right after the previous one).
+func (s *SourceState) Reset() {
+	used, last := s.used, s.last
+	*s = SourceState{used: used, last: last}
+}
+
 // Tracker keeps the SourceState of up to MaxSources sources. A source
 // silent for longer than Window starts afresh (a traceback is printed at
 // once; minutes later its lines are no longer context); sources idle for
