@@ -227,7 +227,8 @@ func (c *Classifier) ClassifyRecord(rec *Record, st *SourceState, res *Result) {
 			scratchPool.Put(s)
 		}
 	}
-	if res.Class == ClassFailure && ctx.prevNoise != "" && !res.starts && (res.ruleKind == "exception" || res.ruleKind == "") {
+	if res.Class == ClassFailure && ctx.prevNoise != "" && !res.starts && (res.ruleKind == "exception" || res.ruleKind == "") &&
+		strings.IndexByte(strings.TrimSpace(res.Message), '\n') < 0 {
 		// The traceback of known noise ("Exception in callback …") printed
 		// line by line: its lines are noise too (only traceback parts: an
 		// import failure after it is a failure of its own).
@@ -460,7 +461,9 @@ func (c *Classifier) builtin(text string, rec *Record, ctx *context, out *Result
 			forEach(m.and(c.firstOn), func(i int) bool {
 				var e extraction
 				if tryRule(cat.rules[i], trimmed, rec, ctx, &e) != "" {
-					out.Class, out.Rule, out.noise = ClassOther, cat.rules[i].name, true
+					// Only a lone first line leaves its traceback to the
+					// records after it; a record holding it is complete.
+					out.Class, out.Rule, out.noise = ClassOther, cat.rules[i].name, strings.TrimSpace(rest) == ""
 					decided = true
 					return false
 				}
