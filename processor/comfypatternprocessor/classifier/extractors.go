@@ -89,9 +89,12 @@ func runExtractor(id extractorID, line string, rec *Record, e *extraction) bool 
 		return extractLoadEvent(line, e)
 	case exExceptionLine:
 		_, _, ok := parseExceptionLine(line)
+		if !ok {
+			_, _, ok = parseExceptionLine(skipTag(line))
+		}
 		return ok
 	case exTracebackFrame:
-		return isTracebackFrame(line)
+		return isTracebackFrame(line) || isTracebackFrame(skipTag(line))
 	case exKilled:
 		return isKilledLine(line)
 	case exValidationHeader:
@@ -352,4 +355,18 @@ func fractionKind(line string, sized bool) string {
 		return "sampling"
 	}
 	return "count"
+}
+
+// skipTag drops one leading "[tag] " that wrappers put before a line of
+// ComfyUI's output ("[ComfyUI] ", the sd-webui-comfyui extension's prefix);
+// "" when there is none.
+func skipTag(line string) string {
+	if len(line) < 4 || line[0] != '[' {
+		return ""
+	}
+	e := strings.IndexByte(line, ']')
+	if e < 2 || e > 40 || e+1 >= len(line) || line[e+1] != ' ' {
+		return ""
+	}
+	return strings.TrimLeft(line[e+1:], " ")
 }
