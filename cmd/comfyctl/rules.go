@@ -129,6 +129,9 @@ func RuleSummary(r *classifier.RuleConfig) string {
 	if r.Extract != "" {
 		parts = append(parts, "extract "+r.Extract)
 	}
+	if len(r.Also) > 0 {
+		parts = append(parts, fmt.Sprintf("and one of %q", r.Also))
+	}
 	if len(r.Unless) > 0 {
 		parts = append(parts, fmt.Sprintf("unless %q", r.Unless))
 	}

@@ -59,6 +59,13 @@ func catalogueMarkdown() string {
 		if r.Extract != "" {
 			what = append(what, "extract `"+r.Extract+"`")
 		}
+		if len(r.Also) > 0 {
+			q := make([]string, len(r.Also))
+			for i, l := range r.Also {
+				q[i] = code(l)
+			}
+			what = append(what, "and one of "+strings.Join(q, ", "))
+		}
 		if len(r.Unless) > 0 {
 			q := make([]string, len(r.Unless))
 			for i, l := range r.Unless {

@@ -109,6 +109,7 @@ type rule struct {
 	re       *regexp.Regexp
 	needRe   bool // false when the literal hit already proves the pattern
 	literals []string
+	also     []string
 	unless   []string
 	extract  extractorID
 	current  int // capture group, -1 = none
@@ -127,7 +128,7 @@ func compileRule(r *RuleConfig, field string, defaultScope scopeKind, catalogue 
 		return nil, fmt.Errorf("%s.name: must not be empty", field)
 	}
 	out := &rule{name: r.Name, kind: r.Kind, event: r.Event, starts: r.Starts, current: -1, total: -1, checkNum: catalogue,
-		retryable: r.Retryable, message: r.Message, cta: r.CallToAction, unless: r.Unless}
+		retryable: r.Retryable, message: r.Message, cta: r.CallToAction, unless: r.Unless, also: r.Also}
 	switch r.Class {
 	case string(ClassProgress), string(ClassFailure):
 		out.class = Class(r.Class)
@@ -197,6 +198,11 @@ func compileRule(r *RuleConfig, field string, defaultScope scopeKind, catalogue 
 	for i, l := range r.Unless {
 		if l == "" {
 			return nil, fmt.Errorf("%s.unless[%d]: must not be empty", field, i)
+		}
+	}
+	for i, l := range r.Also {
+		if l == "" {
+			return nil, fmt.Errorf("%s.also[%d]: must not be empty", field, i)
 		}
 	}
 	out.literals = r.Literals

@@ -366,6 +366,9 @@ func tryRule(r *rule, s string, rec *Record, ctx *context, e *extraction) string
 			return ""
 		}
 	}
+	if len(r.also) > 0 && !hasAnyLiteral(s, r.also) {
+		return ""
+	}
 	matched := s
 	if r.needRe {
 		if r.class == ClassProgress && (r.current >= 0 || r.total >= 0 || !r.checkNum) {

@@ -37,6 +37,9 @@ type RuleConfig struct {
 	// requires, if any. All literals of all catalogue rules are found in one
 	// pass over each line.
 	Literals []string `mapstructure:"literals" yaml:"literals,omitempty"`
+	// Also: one of these substrings must be present as well (a second
+	// literal group, checked before the pattern runs).
+	Also []string `mapstructure:"also" yaml:"also,omitempty"`
 	// Unless: the rule does not apply when one of these substrings is present.
 	Unless []string `mapstructure:"unless" yaml:"unless,omitempty"`
 	// Extract names a built-in Go extractor that must also accept the text
