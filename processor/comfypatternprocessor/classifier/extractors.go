@@ -38,6 +38,7 @@ const (
 	exKilled
 	exValidationHeader
 	exExceptionAttributes
+	exCountOf
 )
 
 type extractorDef struct {
@@ -60,6 +61,7 @@ var extractors = map[string]extractorDef{
 	"traceback_frame":      {exTracebackFrame, ClassFailure, "a traceback frame `File \"…\", line N, in f` (also faulthandler's form without the comma) or a `raise SomeError(…)` source line"},
 	"killed":               {exKilled, ClassFailure, "a shell's or the kernel's report of a killed process: `Killed`, `./run.sh: line 5: 1234 Killed python main.py`, `zsh: killed python`, `4242 killed     python main.py`, `[1]+  Killed  python main.py`"},
 	"validation_header":    {exValidationHeader, ClassFailure, "a node line of ComfyUI's validation report: `* CheckpointLoaderSimple 4:`, `* (prompt):`"},
+	"count_of":             {exCountOf, ClassProgress, "`<unit or verb> N of M` / `N out of M` (`step 3 of 20`, `Processing image 2 of 8`, `Processing 1 of 3`), current <= total; refines the kind like fraction"},
 	"exception_attributes": {exExceptionAttributes, ClassFailure, "the record carries `exception.type` or `exception.stacktrace` attributes (Python's OpenTelemetry logging handler sends `logger.exception(...)` so)"},
 }
 
@@ -101,6 +103,8 @@ func runExtractor(id extractorID, line string, rec *Record, e *extraction) bool 
 		return isValidationNodeHeader(line)
 	case exExceptionAttributes:
 		return rec != nil && rec.HasException
+	case exCountOf:
+		return extractCountOf(line, e)
 	}
 	return true
 }
@@ -369,4 +373,77 @@ func skipTag(line string) string {
 		return ""
 	}
 	return strings.TrimLeft(line[e+1:], " ")
+}
+
+// countUnits are the words that make "N of M" a count of work.
+var countUnits = map[string]bool{
+	"step": true, "steps": true, "frame": true, "frames": true, "image": true, "images": true,
+	"batch": true, "batches": true, "tile": true, "tiles": true, "chunk": true, "chunks": true,
+	"epoch": true, "epochs": true, "iteration": true, "iterations": true, "segment": true, "segments": true,
+	"item": true, "items": true, "file": true, "files": true, "video": true, "videos": true,
+	"part": true, "parts": true, "sample": true, "samples": true, "prompt": true, "prompts": true,
+	"node": true, "nodes": true, "shard": true, "shards": true, "job": true, "task": true,
+	"processing": true, "generating": true, "rendering": true, "upscaling": true, "downloading": true,
+	"sampling": true, "encoding": true, "decoding": true, "saving": true,
+}
+
+// extractCountOf reads "<unit> N of M" and "<unit> N out of M" by hand (a
+// regex with a case-insensitive word list is slow on long lines).
+func extractCountOf(line string, e *extraction) bool {
+	for off := 0; off < len(line); {
+		k := strings.Index(line[off:], " of ")
+		if k < 0 {
+			return false
+		}
+		at := off + k
+		off = at + 4
+		before := line[:at]
+		after := line[at+4:]
+		if strings.HasSuffix(before, " out") {
+			before = before[:len(before)-4]
+		}
+		// N right before, a unit word before N
+		d := len(before)
+		for d > 0 && isDigit(before[d-1]) {
+			d--
+		}
+		if d == len(before) || d == 0 {
+			continue
+		}
+		num := before[d:]
+		rest := before[:d]
+		if strings.HasSuffix(rest, "#") {
+			rest = rest[:len(rest)-1]
+		}
+		if !strings.HasSuffix(rest, " ") {
+			continue
+		}
+		rest = strings.TrimRight(rest, " ")
+		w := len(rest)
+		for w > 0 && isLetter(rest[w-1]) {
+			w--
+		}
+		if w > 0 && isIdent(rest[w-1]) {
+			continue
+		}
+		if !countUnits[strings.ToLower(rest[w:])] {
+			continue
+		}
+		m := 0
+		for m < len(after) && isDigit(after[m]) {
+			m++
+		}
+		if m == 0 || (m < len(after) && isIdent(after[m])) {
+			continue
+		}
+		cur, _, ok1 := parseScaled(num)
+		tot, _, ok2 := parseScaled(after[:m])
+		if !ok1 || !ok2 || tot <= 0 || cur > tot {
+			continue
+		}
+		e.n.current, e.n.total, e.n.hasCurrent, e.n.hasTotal, e.numbered = cur, tot, true, true, true
+		e.kind = fractionKind(line, false)
+		return true
+	}
+	return false
 }
