@@ -292,6 +292,7 @@ func (p *logsProcessor) learn(lr plog.LogRecord, rc *resourceContext, now int64)
 		name, derived = rc.instance, rc.derived
 	}
 	if name == "" {
+		p.attributeOwn(attrs, rc.res)
 		return pd, false
 	}
 	if derived {
@@ -355,6 +356,28 @@ func (p *logsProcessor) learn(lr plog.LogRecord, rc *resourceContext, now int64)
 		pd.ownValid = false
 	}
 	return pd, true
+}
+
+// attributeOwn gives a record of no known instance its own job id when it is
+// a real one: without an instance there is no timeline to learn from or to
+// consult, but a record that names its job still belongs to it.
+func (p *logsProcessor) attributeOwn(attrs, res pcommon.Map) {
+	job := firstStr(attrs, p.cfg.Job.IDAttributes)
+	if job == "" {
+		job = firstStr(res, p.cfg.Job.IDAttributes)
+	}
+	if !p.isJob(job) {
+		return
+	}
+	attrs.PutStr(AttrJobID, job)
+	wf := firstStr(attrs, p.cfg.Job.WorkflowIDAttributes)
+	if wf == "" {
+		wf = firstStr(res, p.cfg.Job.WorkflowIDAttributes)
+	}
+	if p.isJob(wf) {
+		attrs.PutStr(AttrWorkflowID, wf)
+	}
+	attrs.PutStr(AttrEvidence, EvidenceRecord)
 }
 
 // attribute is the second pass: the record's job and its duplicate mark.

@@ -241,3 +241,16 @@ func TestTimelineBounded(t *testing.T) {
 	r := h.file(100, rec{at: 100, fileTS: 92, body: "late"})
 	assert.Equal(t, "job-j", attrStr(r[0], AttrJobID))
 }
+
+// TestNoInstanceKeepsItsOwnJob: a record whose resource names no instance
+// (no comfy.instance, no worker.id) has no timeline, but its own real job id
+// is still its job; `unknown` is still no job.
+func TestNoInstanceKeepsItsOwnJob(t *testing.T) {
+	h := newHarness(t, createDefaultConfig())
+	lrs := h.otlpRes(1, map[string]string{"service.name": "comfyui", "service.instance.id": "some-uuid"},
+		rec{at: 0.5, body: gotPrompt, job: "job-x", event: "prompt_started"},
+		rec{at: 0.6, body: loadSDXL, job: "unknown"},
+	)
+	assert.Equal(t, []verdict{{Job: "job-x", Evidence: EvidenceRecord}, {}}, verdicts(lrs))
+	assert.Equal(t, "wf-job-x", attrStr(lrs[0], AttrWorkflowID))
+}
