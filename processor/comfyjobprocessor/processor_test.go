@@ -173,7 +173,7 @@ func TestInstanceAndSource(t *testing.T) {
 	// A worker id that does not match the pattern, and no instance at all.
 	r = h.otlpRes(4, map[string]string{"worker.id": "something-else"}, rec{at: 4, body: "v", job: "j9"})
 	assert.Equal(t, "", attrStr(r[0], AttrInstance))
-	assert.Equal(t, "", attrStr(r[0], AttrJobID), "no instance, no job context")
+	assert.Equal(t, "j9", attrStr(r[0], AttrJobID), "no instance: no job context, but its own id is its job")
 	assert.Equal(t, "otlp", attrStr(r[0], AttrSource))
 
 	// The record's own instance wins over the resource's.
