@@ -98,23 +98,24 @@ const (
 
 // rule is one compiled rule (catalogue or operator).
 type rule struct {
-	name     string
-	class    Class
-	kind     string
-	event    string
-	scope    scopeKind
-	after    bool // only when continuing a failure of the same source
-	starts   bool
-	minSev   int
-	re       *regexp.Regexp
-	needRe   bool // false when the literal hit already proves the pattern
-	literals []string
-	also     []string
-	unless   []string
-	extract  extractorID
-	current  int // capture group, -1 = none
-	total    int
-	checkNum bool // reject current > total (catalogue)
+	name      string
+	class     Class
+	kind      string
+	event     string
+	scope     scopeKind
+	after     bool   // only when continuing a failure of the same source
+	afterRule string // ... decided by this rule
+	starts    bool
+	minSev    int
+	re        *regexp.Regexp
+	needRe    bool // false when the literal hit already proves the pattern
+	literals  []string
+	also      []string
+	unless    []string
+	extract   extractorID
+	current   int // capture group, -1 = none
+	total     int
+	checkNum  bool // reject current > total (catalogue)
 
 	retryable    *bool
 	message, cta string
@@ -140,7 +141,7 @@ func compileRule(r *RuleConfig, field string, defaultScope scopeKind, catalogue 
 	default:
 		return nil, fmt.Errorf("%s.class: must be progress or failure, got %q", field, r.Class)
 	}
-	if out.kind == "" && out.class != ClassOther && !(r.After == "failure" && catalogue) {
+	if out.kind == "" && out.class != ClassOther && !(r.After != "" && catalogue) {
 		if catalogue {
 			return nil, fmt.Errorf("%s.kind: must not be empty", field)
 		}
@@ -160,15 +161,18 @@ func compileRule(r *RuleConfig, field string, defaultScope scopeKind, catalogue 
 	default:
 		return nil, fmt.Errorf("%s.scope: must be line, raw_line, record or first_line, got %q", field, r.Scope)
 	}
-	switch r.After {
-	case "":
-	case "failure":
+	switch {
+	case r.After == "":
+	case r.After == "failure", strings.HasPrefix(r.After, "failure."):
 		out.after = true
+		if r.After != "failure" {
+			out.afterRule = r.After
+		}
 		if out.class != ClassFailure {
 			return nil, fmt.Errorf("%s.after: only failure rules can continue a failure", field)
 		}
 	default:
-		return nil, fmt.Errorf("%s.after: must be failure or empty, got %q", field, r.After)
+		return nil, fmt.Errorf("%s.after: must be failure, a failure rule's name or empty, got %q", field, r.After)
 	}
 	if r.MinSeverity != "" {
 		sev, ok := severityNames[strings.ToUpper(r.MinSeverity)]

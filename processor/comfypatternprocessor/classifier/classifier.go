@@ -205,7 +205,7 @@ func (c *Classifier) ClassifyRecord(rec *Record, st *SourceState, res *Result) {
 	*res = Result{}
 	var ctx context
 	if st != nil {
-		ctx = context{prevFailure: st.prevFailure, prevKind: st.prevKind, prevNoise: st.prevNoise}
+		ctx = context{prevFailure: st.prevFailure, prevKind: st.prevKind, prevRule: st.prevRule, prevNoise: st.prevNoise}
 	}
 	text := bound(rec.Text)
 	var blank bool
@@ -241,6 +241,7 @@ func (c *Classifier) ClassifyRecord(rec *Record, st *SourceState, res *Result) {
 		// A blank line inside a traceback does not end it.
 		st.prevFailure = res.Class == ClassFailure
 		st.prevKind = res.FailureKind
+		st.prevRule = res.Rule
 		switch {
 		case res.noise:
 			// Python prints a line or two ("handle: <Handle …>") between the
@@ -258,6 +259,7 @@ func (c *Classifier) ClassifyRecord(rec *Record, st *SourceState, res *Result) {
 type context struct {
 	prevFailure bool
 	prevKind    string
+	prevRule    string // the rule that decided the record before
 	prevNoise   string // the noise rule the record before was decided by
 }
 
@@ -355,7 +357,7 @@ func hasAnyLiteral(s string, lits []string) bool {
 // tryRule checks everything but the literals (the caller found them) and
 // returns the matched text, "" when the rule does not apply.
 func tryRule(r *rule, s string, rec *Record, ctx *context, e *extraction) string {
-	if r.after && !ctx.prevFailure {
+	if r.after && (!ctx.prevFailure || (r.afterRule != "" && ctx.prevRule != r.afterRule)) {
 		return ""
 	}
 	if r.minSev > 0 && (rec == nil || rec.Severity < r.minSev) {

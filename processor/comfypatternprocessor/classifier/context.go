@@ -14,6 +14,7 @@ import "time"
 type SourceState struct {
 	prevFailure bool
 	prevKind    string
+	prevRule    string
 	prevNoise   string
 	noiseGap    int   // other records still allowed inside the noise
 	last        int64 // unix nanos of the last record, 0 = unknown
@@ -71,7 +72,7 @@ func (t *Tracker) State(key string, now int64) *SourceState {
 // key (saves the map lookup for a run of records of one source).
 func (t *Tracker) Touch(st *SourceState, now int64) *SourceState {
 	if now != 0 && st.last != 0 && now-st.last > int64(t.window) {
-		st.prevFailure, st.prevKind, st.prevNoise = false, "", ""
+		st.prevFailure, st.prevKind, st.prevRule, st.prevNoise = false, "", "", ""
 	}
 	t.clock++
 	st.used = t.clock

@@ -58,7 +58,8 @@ type RuleConfig struct {
 	// operator rules) or "first_line".
 	Scope string `mapstructure:"scope" yaml:"scope,omitempty"`
 	// After "failure": the rule only applies when the record continues a
-	// failure of the same source (the record just before it was one).
+	// failure of the same source (the record just before it was one); a
+	// failure rule's name: only when that rule decided the record before.
 	After string `mapstructure:"after" yaml:"after,omitempty"`
 	// Starts marks a failure rule whose match begins a new failure rather
 	// than continuing the one before it (e.g. ComfyUI's exception banner).
