@@ -319,7 +319,9 @@ func timestampLen(s string) int {
 	// optional :SS, fraction, zone
 	if len(s) >= i+3 && s[i] == ':' && digits(s[i+1:i+3]) {
 		i += 3
-		if i < len(s) && (s[i] == '.' || s[i] == ',') {
+		// fraction: ".927", ",123", or ":983" (a logger that formats the
+		// milliseconds with a colon)
+		if i < len(s) && (s[i] == '.' || s[i] == ',' || (s[i] == ':' && i+1 < len(s) && isDigit(s[i+1]))) {
 			i++
 			for i < len(s) && s[i] >= '0' && s[i] <= '9' {
 				i++
