@@ -205,7 +205,7 @@ func (c *Classifier) ClassifyRecord(rec *Record, st *SourceState, res *Result) {
 	*res = Result{}
 	var ctx context
 	if st != nil {
-		ctx = context{prevFailure: st.prevFailure, prevKind: st.prevKind, prevRule: st.prevRule, prevNoise: st.prevNoise}
+		ctx = context{prevFailure: st.prevFailure, prevWhole: st.prevWhole, prevKind: st.prevKind, prevRule: st.prevRule, prevNoise: st.prevNoise}
 	}
 	text := bound(rec.Text)
 	var blank bool
@@ -234,11 +234,13 @@ func (c *Classifier) ClassifyRecord(rec *Record, st *SourceState, res *Result) {
 		// import failure after it is a failure of its own).
 		*res = Result{Class: ClassOther, Rule: ctx.prevNoise, noise: true}
 	}
+	startsTraceback := res.Class == ClassFailure && strings.HasPrefix(strings.TrimLeft(res.Message, " \t"), tracebackHeader)
 	if res.Class == ClassFailure {
-		res.Continues = ctx.prevFailure && !res.starts
+		res.Continues = ctx.prevFailure && !res.starts && !(startsTraceback && ctx.prevWhole)
 	}
 	if st != nil && !blank {
 		// A blank line inside a traceback does not end it.
+		st.prevWhole = startsTraceback && res.ExceptionType != ""
 		st.prevFailure = res.Class == ClassFailure
 		st.prevKind = res.FailureKind
 		st.prevRule = res.Rule
@@ -255,9 +257,13 @@ func (c *Classifier) ClassifyRecord(rec *Record, st *SourceState, res *Result) {
 	}
 }
 
+// tracebackHeader opens every Python traceback.
+const tracebackHeader = "Traceback (most recent call last)"
+
 // context is what the records before this one from the same source say.
 type context struct {
 	prevFailure bool
+	prevWhole   bool
 	prevKind    string
 	prevRule    string // the rule that decided the record before
 	prevNoise   string // the noise rule the record before was decided by

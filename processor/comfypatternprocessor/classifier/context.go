@@ -13,12 +13,17 @@ import "time"
 // with no history.
 type SourceState struct {
 	prevFailure bool
-	prevKind    string
-	prevRule    string
-	prevNoise   string
-	noiseGap    int   // other records still allowed inside the noise
-	last        int64 // unix nanos of the last record, 0 = unknown
-	used        uint64
+	// prevWhole: the record before was a whole Python traceback, from its
+	// `Traceback (most recent call last):` to its exception line. A new
+	// traceback after it is a new failure, not its continuation (it
+	// continues a banner, or a traceback cut before its exception line).
+	prevWhole bool
+	prevKind  string
+	prevRule  string
+	prevNoise string
+	noiseGap  int   // other records still allowed inside the noise
+	last      int64 // unix nanos of the last record, 0 = unknown
+	used      uint64
 }
 
 // Reset forgets the source's history: the next record starts afresh (e.g.
