@@ -203,10 +203,18 @@ func (p *Process) WaitHealthy(timeout time.Duration) error {
 
 // Health GETs the health_check endpoint and returns status code and body.
 func (p *Process) Health(client *http.Client) (int, string, error) {
+	return p.get(client, p.HealthPath)
+}
+
+// HealthAt GETs another path of the health_check endpoint (e.g.
+// "/status?verbose", the per-component status) and returns code and body.
+func (p *Process) HealthAt(path string) (int, string, error) { return p.get(nil, path) }
+
+func (p *Process) get(client *http.Client, path string) (int, string, error) {
 	if client == nil {
 		client = &http.Client{Timeout: 2 * time.Second}
 	}
-	resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(p.HealthPort) + p.HealthPath)
+	resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(p.HealthPort) + path)
 	if err != nil {
 		return 0, "", err
 	}
@@ -443,16 +451,3 @@ func Eventually(ctx context.Context, timeout, interval time.Duration, cond func(
 	}
 }
 
-// HealthAt GETs another path of the health_check endpoint (e.g.
-// "/status?verbose", the per-component status) and returns code and body.
-func (p *Process) HealthAt(path string) (int, string, error) {
-	client := &http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(p.HealthPort) + path)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	var sb strings.Builder
-	_, _ = bufio.NewReader(resp.Body).WriteTo(&sb)
-	return resp.StatusCode, sb.String(), nil
-}
