@@ -450,4 +450,3 @@ func Eventually(ctx context.Context, timeout, interval time.Duration, cond func(
 		}
 	}
 }
-
