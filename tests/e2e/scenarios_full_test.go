@@ -245,7 +245,9 @@ func scenarioLimits(t *testing.T, r *row, full bool) {
 	// memory limit is the production one.
 	const queueBound = 128 << 20
 	st := newStack(t, stackOptions{machineID: "rel-limits", instances: []string{"gpu0", "gpu1"},
-		env: map[string]string{"OTELCOL_QUEUE_MAX_BYTES": fmt.Sprint(queueBound)}})
+		env: map[string]string{"OTELCOL_QUEUE_MAX_BYTES": fmt.Sprint(queueBound),
+			// The queues' own bounds below the storage's, as in production.
+			"OTELCOL_BACKEND_QUEUE_BYTES": fmt.Sprint(queueBound * 3 / 8), "OTELCOL_FAILURES_QUEUE_BYTES": fmt.Sprint(queueBound / 8)}})
 	st.sidecar.StartHealthy(startTimeout)
 	limitMiB := configInt(t, "limit_mib")
 	st.dash0.Down()
