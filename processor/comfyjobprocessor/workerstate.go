@@ -225,6 +225,12 @@ func (w *workerState) apply(st *instanceState, job string, changed, now int64) {
 	if job == st.wsJob && changed == st.wsChanged {
 		return
 	}
+	// A hash read older than what the status channel already said is
+	// stale (the poll and the subscription race); a hash without a change
+	// time, or no hash at all, says nothing newer than a dated message.
+	if st.wsChanged > 0 && (changed > 0 && changed < st.wsChanged || changed == 0 && job == "") {
+		return
+	}
 	prev := st.wsJob
 	st.wsJob, st.wsChanged = job, changed
 	st.tl.workerJob(job, prev, changed, now)
