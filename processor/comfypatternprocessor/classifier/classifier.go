@@ -324,12 +324,8 @@ func (c *Classifier) userMatch(r *rule, text string, rec *Record, ctx *context, 
 	}
 	first := true
 	for rest := text; rest != ""; {
-		line := rest
-		if nl := strings.IndexByte(rest, '\n'); nl >= 0 {
-			line, rest = rest[:nl], rest[nl+1:]
-		} else {
-			rest = ""
-		}
+		var line string
+		line, rest = cutLine(rest)
 		t := strings.TrimSpace(line)
 		if t == "" {
 			continue
@@ -453,12 +449,8 @@ func (c *Classifier) builtin(text string, rec *Record, ctx *context, out *Result
 		deferred   ruleMask
 	)
 	for rest := text; rest != "" && failRule == nil; {
-		line := rest
-		if nl := strings.IndexByte(rest, '\n'); nl >= 0 {
-			line, rest = rest[:nl], rest[nl+1:]
-		} else {
-			rest = ""
-		}
+		var line string
+		line, rest = cutLine(rest)
 		trimmed := strings.TrimSpace(line)
 		if trimmed == "" {
 			continue
@@ -515,12 +507,8 @@ func (c *Classifier) builtin(text string, rec *Record, ctx *context, out *Result
 		// Lines that carry no failure word but continue the failure before
 		// them: traceback source lines, OOM details, "Press any key".
 		for rest := text; rest != "" && failRule == nil; {
-			line := rest
-			if nl := strings.IndexByte(rest, '\n'); nl >= 0 {
-				line, rest = rest[:nl], rest[nl+1:]
-			} else {
-				rest = ""
-			}
+			var line string
+			line, rest = cutLine(rest)
 			line = trimRightSpace(line)
 			if line == "" {
 				continue
@@ -628,12 +616,8 @@ func (c *Classifier) failureDetails(text string, res *Result, refine bool) {
 	lastType, lastMsg := "", ""
 	bannerMsg := ""
 	for rest := text; rest != ""; {
-		line := rest
-		if nl := strings.IndexByte(rest, '\n'); nl >= 0 {
-			line, rest = rest[:nl], rest[nl+1:]
-		} else {
-			rest = ""
-		}
+		var line string
+		line, rest = cutLine(rest)
 		t := strings.TrimSpace(line)
 		if typ, msg, ok := parseExceptionLine(t); ok {
 			lastType, lastMsg = typ, msg
@@ -712,4 +696,13 @@ func trimRightSpace(s string) string {
 		}
 	}
 	return s
+}
+
+// cutLine splits text at its first newline: the line before it (without the
+// newline) and the rest after it ("" when there is none).
+func cutLine(text string) (line, rest string) {
+	if nl := strings.IndexByte(text, '\n'); nl >= 0 {
+		return text[:nl], text[nl+1:]
+	}
+	return text, ""
 }
