@@ -3,9 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,12 +148,21 @@ func TestBenchPipelineOverhead(t *testing.T) {
 	if err := os.WriteFile(base, []byte(baselineConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	queued, tailing := stockStepConfigs(t, dir)
 	const seconds = 10
 	tb := harness.Table{Header: []string{"pipeline", "rate/s", "records/request", "records", "delivered", "CPU s", "CPU % of 1 core", "× forwarder", "peak RSS MiB", "RSS < 100 MiB"}}
 	for _, batch := range []int{512, 100} {
 		for _, rate := range []int{1000, 10000} {
+			if !benchShapeWanted(rate, batch) {
+				continue
+			}
 			var baseCPU float64
-			for _, cfg := range []struct{ name, path string }{{"baseline otlp -> otlp_grpc", base}, {"production (sidecar.yaml)", ""}} {
+			for _, cfg := range []struct{ key, name, path string }{
+				{"forwarder", "baseline otlp -> otlp_grpc", base},
+				{"queued", "+ tier-1 disk queue (stock)", queued},
+				{"tailing", "+ file_log tailing (stock)", tailing},
+				{"production", "production (sidecar.yaml)", ""},
+			} {
 				t.Run(fmt.Sprintf("%s@%d/%d", cfg.name, rate, batch), func(t *testing.T) {
 					st := newStack(t, stackOptions{machineID: "bench-overhead", instances: []string{"gpu0", "gpu1"}, config: cfg.path})
 					st.sidecar.StartHealthy(startTimeout)
@@ -159,6 +171,13 @@ func TestBenchPipelineOverhead(t *testing.T) {
 					workers := max(1, rate/2500)
 					per := rate / workers
 					run := "ov-" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+					// BENCH_PPROF_DIR: a CPU profile of each run's load
+					// window, for docs/benchmarks.md (the baseline has no
+					// pprof extension).
+					if cfg.path != base {
+						stopProfile := profileCPU(ctx, t, st.sidecar.Pprof, seconds, fmt.Sprintf("cpu-%d-%d-%s.pb.gz", rate, batch, cfg.key))
+						defer stopProfile()
+					}
 					out, err := harness.RunTelemetrygen(ctx, t, "--otlp-endpoint", st.sidecar.OTLPEndpoint(), "--otlp-insecure",
 						"--workers", strconv.Itoa(workers), "--rate", strconv.Itoa(per), "--logs", strconv.Itoa(per*seconds),
 						"--batch-size", strconv.Itoa(batch), "--service", "comfyui", "--body", "Requested to load SDXLClipModel",
@@ -204,6 +223,55 @@ func TestBenchPipelineOverhead(t *testing.T) {
 	out := fmt.Sprintf("\nCollector overhead, %d s of telemetrygen load per run, CPU from the first record to the last delivered:\n%s", seconds, tb.Markdown())
 	fmt.Print(out)
 	writeBenchOut(t, "overhead", out)
+}
+
+// benchShapeWanted: BENCH_SHAPES="10000/100 1000/512" runs only those
+// rate/records-per-request shapes (profiling one shape); unset runs all.
+func benchShapeWanted(rate, batch int) bool {
+	want := os.Getenv("BENCH_SHAPES")
+	if want == "" {
+		return true
+	}
+	for _, s := range strings.Fields(want) {
+		if s == fmt.Sprintf("%d/%d", rate, batch) {
+			return true
+		}
+	}
+	return false
+}
+
+// profileCPU fetches a CPU profile of the sidecar's next `seconds` seconds
+// from its pprof extension into $BENCH_PPROF_DIR/name (when set). The
+// returned func waits for the profile to be written.
+func profileCPU(ctx context.Context, t *testing.T, port, seconds int, name string) func() {
+	dir := os.Getenv("BENCH_PPROF_DIR")
+	if dir == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, seconds)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			t.Log(err)
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Log(err)
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name), b, 0o644)
+		}
+		if err != nil {
+			t.Log(err)
+		}
+	}()
+	return func() { <-done }
 }
 
 // writeBenchOut also writes a table to $BENCH_OUT_DIR when set.

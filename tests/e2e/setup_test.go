@@ -28,6 +28,9 @@ type stackOptions struct {
 	noDash0   bool
 	dash0TLS  bool
 	redisOpts []redistest.Option
+	// overlays are merged over the production configs (benchmarks vary one
+	// setting).
+	overlays []string
 }
 
 func newStack(t testing.TB, o stackOptions) *stack {
@@ -40,6 +43,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	}
 	s.sidecar = harness.NewSidecar(t, harness.SidecarOptions{
 		MachineID: o.machineID, Redis: s.redis, Dash0: s.dash0, Instances: o.instances, Env: o.env, Config: o.config,
+		Overlays: o.overlays,
 	})
 	return s
 }

@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -43,16 +44,47 @@ func WithArgs(a ...string) Option { return func(args *[]string) { *args = append
 // WithPassword sets requirepass (the default user's password).
 func WithPassword(pw string) Option { return WithArgs("--requirepass", pw) }
 
-// FreePort returns a TCP port that was free on 127.0.0.1 a moment ago.
+// FreePort returns a TCP port that is free on 127.0.0.1 now, from 20000 to
+// 32767, and never the same one twice in a process. Not a kernel-chosen
+// port (listen on :0): those come from the ephemeral range (32768-60999 on
+// Linux), where any outgoing connection of the test, the sidecar or Redis
+// may take it as its source port before the server binds it ("bind: address
+// already in use", seen in make bench).
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("free port: %v", err)
+	portMu.Lock()
+	defer portMu.Unlock()
+	if portNext == 0 {
+		// Processes that run tests in parallel start at different places.
+		portNext = portLow + rand.IntN(portHigh-portLow)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	for range portHigh - portLow {
+		p := portNext
+		if portNext++; portNext > portHigh {
+			portNext = portLow
+		}
+		if portHanded[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		portHanded[p] = true
+		return p
+	}
+	tb.Fatalf("free port: none left in %d-%d", portLow, portHigh)
+	return 0
 }
+
+const portLow, portHigh = 20000, 32767
+
+var (
+	portMu     sync.Mutex
+	portNext   int
+	portHanded = map[int]bool{}
+)
 
 // Available reports whether redis-server is installed; tests call
 // RequireServer, which fails (not skips) when it is missing: CI installs it.

@@ -45,11 +45,14 @@ type Process struct {
 	exitErr error
 	starts  int
 
-	// Resource usage of processes that already exited (rusage from wait4 is
-	// exact, unlike the last /proc sample before a kill -9).
-	pastCPU    time.Duration
-	pastMaxRSS int64 // KiB
-	// Highest VmRSS seen by the sampler, KiB.
+	// CPU of processes that already exited (rusage from wait4 is exact,
+	// unlike the last /proc sample before a kill -9).
+	pastCPU time.Duration
+	// Highest VmHWM/VmRSS seen by the sampler, KiB. Not wait4's ru_maxrss:
+	// Linux carries the high-water mark of the mm a process had before
+	// execve into it, and os/exec's child shares the test binary's memory
+	// until exec, so ru_maxrss reported the go test process's peak (3.5 GB
+	// in a full reliability run) as the sidecar's.
 	sampledMaxRSS int64
 	stopSampler   chan struct{}
 }
@@ -145,9 +148,6 @@ func (p *Process) Start() error {
 		p.mu.Lock()
 		if st := cmd.ProcessState; st != nil {
 			p.pastCPU += st.UserTime() + st.SystemTime()
-			if ru, ok := st.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > p.pastMaxRSS {
-				p.pastMaxRSS = ru.Maxrss
-			}
 		}
 		p.exitErr = err
 		if p.cmd == cmd {
@@ -310,7 +310,7 @@ func (u Usage) RSSMiB() float64     { return float64(u.RSSKiB) / 1024 }
 // Usage samples /proc for the running process and adds the runs that ended.
 func (p *Process) Usage() Usage {
 	p.mu.Lock()
-	u := Usage{CPU: p.pastCPU, PeakRSSKiB: max(p.pastMaxRSS, p.sampledMaxRSS)}
+	u := Usage{CPU: p.pastCPU, PeakRSSKiB: p.sampledMaxRSS}
 	pid := 0
 	if p.cmd != nil {
 		pid = p.cmd.Process.Pid
@@ -334,7 +334,7 @@ func (p *Process) Usage() Usage {
 func (p *Process) ResetUsage() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.pastCPU, p.pastMaxRSS, p.sampledMaxRSS = 0, 0, 0
+	p.pastCPU, p.sampledMaxRSS = 0, 0
 }
 
 // sample records the highest VmRSS every 100 ms, so a peak between two
