@@ -186,22 +186,9 @@ func TestBenchPipelineOverhead(t *testing.T) {
 						t.Logf("telemetrygen: %v\n%s", err, out)
 					}
 					sent := workers * per * seconds
-					delivered := 0
-					_ = harness.Eventually(ctx, 60*time.Second, 250*time.Millisecond, func() error {
-						recs, err := st.dash0.Records()
-						if err != nil {
-							return err
-						}
-						delivered = 0
-						for i := range recs {
-							if v, _ := recs[i].Lookup("test.run"); v == run {
-								delivered++
-							}
-						}
-						if delivered < sent {
-							return fmt.Errorf("%d/%d", delivered, sent)
-						}
-						return nil
+					delivered := waitDelivered(ctx, st, sent, 60*time.Second, func(r *harness.Record) bool {
+						v, _ := r.Lookup("test.run")
+						return v == run
 					})
 					after := st.sidecar.Usage()
 					cpu := (after.CPU - before.CPU).Seconds()
@@ -223,6 +210,30 @@ func TestBenchPipelineOverhead(t *testing.T) {
 	out := fmt.Sprintf("\nCollector overhead, %d s of telemetrygen load per run, CPU from the first record to the last delivered:\n%s", seconds, tb.Markdown())
 	fmt.Print(out)
 	writeBenchOut(t, "overhead", out)
+}
+
+// waitDelivered waits until the stand-in holds want records that match (or
+// timeout) and returns how many it holds: the benchmarks count CPU up to the
+// last record delivered.
+func waitDelivered(ctx context.Context, st *stack, want int, timeout time.Duration, match func(*harness.Record) bool) int {
+	delivered := 0
+	_ = harness.Eventually(ctx, timeout, 250*time.Millisecond, func() error {
+		recs, err := st.dash0.Records()
+		if err != nil {
+			return err
+		}
+		delivered = 0
+		for i := range recs {
+			if match(&recs[i]) {
+				delivered++
+			}
+		}
+		if delivered < want {
+			return fmt.Errorf("%d/%d", delivered, want)
+		}
+		return nil
+	})
+	return delivered
 }
 
 // benchShapeWanted: BENCH_SHAPES="10000/100 1000/512" runs only those
